@@ -1,0 +1,26 @@
+"""Helpers that turn stage results into the metadata a user reads first in the UI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+
+def md_table(rows: Sequence[dict[str, Any]], max_chars: int = 80) -> dg.MetadataValue:
+    """A markdown preview table; long cells are shortened to ``max_chars``."""
+    if not rows:
+        return dg.MetadataValue.md("_no rows_")
+    frame = pd.DataFrame(list(rows)).astype(object)
+    frame = frame.map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v))
+                      else (str(v)[: max_chars - 1] + "…" if len(str(v)) > max_chars else str(v)))
+    return dg.MetadataValue.md(frame.to_markdown(index=False))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``; 0.0 for no values."""
+    if not values:
+        return 0.0
+    return round(float(pd.Series(values).quantile(q)), 1)

@@ -1,0 +1,42 @@
+"""``normalized_records``: source harmonization of every active listing."""
+
+import dagster as dg
+
+from enrichment_assets.assets._metadata import md_table
+from enrichment_assets.assets.raw import raw_records
+from enrichment_assets.partitions import organizations
+from enrichment_assets.pipeline.normalize import normalize_organization
+from enrichment_assets.resources.database import DatabaseResource
+
+
+@dg.asset(
+    partitions_def=organizations,
+    group_name="ingest",
+    kinds={"sql", "pandas"},
+    deps=[raw_records],
+    description=(
+        "Listings harmonized across sources: species, breed, age in months, sex, size, "
+        "neutered/vaccinated as yes/no/unknown (missing stays missing), fee, cleaned text, "
+        "detected language and the content hash that decides re-profiling."
+    ),
+)
+def normalized_records(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
+    result = normalize_organization(database.engine, context.partition_key)
+    preview = [{
+        "external_id": l.external_id, "name": l.name, "species": l.species, "breed": l.breed,
+        "age_months": l.age_months, "sex": l.sex, "neutered": l.neutered, "language": l.language,
+        "chars": len(l.description),
+    } for l in result.preview]
+    return dg.MaterializeResult(metadata={
+        "listings": result.listings,
+        "normalized": result.normalized,
+        "rejected": result.rejected,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "deleted": result.deleted,
+        "species": dg.MetadataValue.json(result.species),
+        "languages": dg.MetadataValue.json(result.languages),
+        "rejections": md_table([{"reason": r} for r in result.rejection_reasons[:10]], 160),
+        "preview": md_table(preview),
+    })

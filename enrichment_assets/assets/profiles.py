@@ -1,0 +1,65 @@
+"""``llm_profiles``: one adoption profile or one explicit status per listing."""
+
+import os
+
+import dagster as dg
+
+from enrichment_assets.assets._metadata import md_table, percentile
+from enrichment_assets.assets.normalized import normalized_records
+from enrichment_assets.llm.prompts import load_prompt_config
+from enrichment_assets.partitions import organizations
+from enrichment_assets.pipeline.profiles import profile_organization
+from enrichment_assets.resources.database import DatabaseResource
+from enrichment_assets.resources.llm import DEFAULT_MODEL, LLMResource
+
+
+def profiles_code_version() -> str:
+    """Default prompt version and model: editing either marks profiles stale in the UI."""
+    model = os.environ.get("ENRICHMENT_LLM_MODEL") or DEFAULT_MODEL
+    return f"prompt={load_prompt_config('default').prompt_version};model={model}"
+
+
+@dg.asset(
+    partitions_def=organizations,
+    group_name="enrich",
+    kinds={"sql", "litellm"},
+    deps=[normalized_records],
+    code_version=profiles_code_version(),
+    description=(
+        "Adoption profiles written through LiteLLM (default model offline/rules: rule-based, not "
+        "an LLM). Incremental: only listings whose content, prompt version or model changed are "
+        "sent. Every listing ends with one status: ok, insufficient_source, not_a_dog, failed, "
+        "budget_exhausted. No placeholder text, ever."
+    ),
+)
+def llm_profiles(context: dg.AssetExecutionContext, database: DatabaseResource,
+                 llm: LLMResource) -> dg.MaterializeResult:
+    org = context.partition_key
+    config = load_prompt_config(org)
+    client = llm.client()
+    result = profile_organization(database.engine, org, client, config)
+    for failure in result.failures[:5]:
+        context.log.warning(f"profile failed: {failure}")
+    eligible = result.listings - result.statuses.get("insufficient_source", 0) - result.statuses.get("not_a_dog", 0)
+    ok = result.statuses.get("ok", 0)
+    profiles_made = len(result.latencies_ms)
+    return dg.MaterializeResult(metadata={
+        "listings": result.listings,
+        "statuses": dg.MetadataValue.json(result.statuses),
+        "success_rate": round(ok / eligible, 4) if eligible else 1.0,
+        "reused_without_call": result.reused,
+        "calls": result.calls,
+        "retries": result.retries,
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "cost_usd": round(result.cost_usd, 6),
+        "cost_per_profile_usd": round(result.cost_usd / profiles_made, 6) if profiles_made else 0.0,
+        "cost_unknown_calls": result.cost_unknown,
+        "latency_p50_ms": percentile(result.latencies_ms, 0.5),
+        "latency_p95_ms": percentile(result.latencies_ms, 0.95),
+        "model_requested": client.settings.model,
+        "model_mix": dg.MetadataValue.json(result.models),
+        "prompt_version": config.prompt_version,
+        "rows_written": result.written,
+        "preview": md_table(result.preview),
+    })

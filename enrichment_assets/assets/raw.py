@@ -1,0 +1,40 @@
+"""``raw_records``: new scrape files of an organization, validated against the contract."""
+
+import dagster as dg
+
+from enrichment_assets.assets._metadata import md_table
+from enrichment_assets.partitions import organizations
+from enrichment_assets.pipeline.raw import ingest_organization, rejection_counts
+from enrichment_assets.resources.database import DatabaseResource
+from enrichment_assets.resources.landing import LandingResource
+
+
+@dg.asset(
+    partitions_def=organizations,
+    group_name="ingest",
+    kinds={"sql", "json"},
+    description=(
+        "Listings of one organization from its new scrape files in the landing folder. Each line "
+        "is validated against the scrape contract; accepted listings are upserted, every rejected "
+        "line is stored with its reason, and a full scrape marks missing listings as removed."
+    ),
+)
+def raw_records(context: dg.AssetExecutionContext, database: DatabaseResource,
+                landing: LandingResource) -> dg.MaterializeResult:
+    result = ingest_organization(database.engine, landing.root, context.partition_key)
+    if result.rejected:
+        context.log.warning(f"{result.rejected} rejected lines: {result.rejection_reasons[:3]}")
+    return dg.MaterializeResult(metadata={
+        "scrape_files": dg.MetadataValue.json(result.files),
+        "lines": result.lines,
+        "accepted": result.accepted,
+        "rejected": result.rejected,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "removed": result.removed,
+        "active_listings": result.active_listings,
+        "rejections_by_field": dg.MetadataValue.json(rejection_counts(result.rejection_reasons)),
+        "rejections": md_table([{"reason": r} for r in result.rejection_reasons[:10]], 160),
+        **database.describe(),
+    })

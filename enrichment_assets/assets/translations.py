@@ -1,0 +1,43 @@
+"""``translations``: profile text in the organization's target languages."""
+
+import dagster as dg
+
+from enrichment_assets.assets._metadata import md_table
+from enrichment_assets.assets.profiles import llm_profiles
+from enrichment_assets.llm.prompts import load_prompt_config
+from enrichment_assets.partitions import organizations
+from enrichment_assets.pipeline.translations import translate_organization
+from enrichment_assets.resources.database import DatabaseResource
+from enrichment_assets.resources.llm import LLMResource
+
+
+@dg.asset(
+    partitions_def=organizations,
+    group_name="publish",
+    kinds={"sql", "litellm"},
+    deps=[llm_profiles],
+    description=(
+        "Tagline and description of every ok profile in the target languages of the "
+        "organization's prompt file (prompts/organizations/<org>.yaml, else the default)."
+    ),
+)
+def translations(context: dg.AssetExecutionContext, database: DatabaseResource,
+                 llm: LLMResource) -> dg.MaterializeResult:
+    org = context.partition_key
+    config = load_prompt_config(org)
+    result = translate_organization(database.engine, org, llm.client(), config)
+    for failure in result.failures[:5]:
+        context.log.warning(f"translation failed: {failure}")
+    return dg.MaterializeResult(metadata={
+        "languages": dg.MetadataValue.json(result.languages),
+        "requested": result.requested,
+        "reused_without_call": result.reused,
+        "statuses": dg.MetadataValue.json(result.statuses),
+        "calls": result.calls,
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "cost_usd": round(result.cost_usd, 6),
+        "rows_written": result.written,
+        "rows_deleted": result.deleted,
+        "preview": md_table(result.preview),
+    })

@@ -1,0 +1,165 @@
+"""The ``enrichment`` command: import, run, status.
+
+``enrichment run`` does what ``new_scrape_sensor`` does (register new organizations as
+partitions) and then materializes every asset and check of the selected partitions
+in-process against the persistent Dagster instance (``DAGSTER_HOME``, default
+``<ENRICHMENT_HOME>/dagster``), so the runs show in ``make dev``'s UI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from enrichment_assets import settings
+
+console = Console(width=None if sys.stdout.isatty() else 140)
+
+#: Dagster's console logger at WARNING for CLI runs; the full event log is in the instance (UI).
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@click.group()
+def main() -> None:
+    """Rescue-dog listings -> grounded, validated, translated adoption profiles."""
+
+
+@main.group(name="import")
+def import_group() -> None:
+    """Write scrape files of a dataset into the landing folder."""
+
+
+@import_group.command("petfinder")
+@click.argument("train_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--labels-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder with breed_labels.csv, color_labels.csv, state_labels.csv.")
+@click.option("--min-listings", type=int, default=1, show_default=True,
+              help="Keep rescuers with at least N listings (dogs and cats).")
+def import_petfinder_cmd(train_csv: Path, labels_dir: Path | None, min_listings: int) -> None:
+    """PetFinder.my train.csv: one organization per RescuerID."""
+    from enrichment_assets.sources.petfinder import import_petfinder
+
+    written = import_petfinder(train_csv, settings.landing_dir(), labels_dir=labels_dir,
+                               min_listings=min_listings)
+    console.print(f"wrote {len(written)} scrape files to {settings.landing_dir()}")
+
+
+@import_group.command("tierheim-muenchen")
+@click.argument("db_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_tierheim_cmd(db_path: Path) -> None:
+    """Tierheim München dog_crawler.db (SQLite) as organization tierheim-muenchen."""
+    from enrichment_assets.sources.tierheim_muenchen import import_tierheim_muenchen
+
+    path = import_tierheim_muenchen(db_path, settings.landing_dir())
+    console.print(f"wrote {path}")
+
+
+@import_group.command("demo")
+def import_demo_cmd() -> None:
+    """The demo listings shipped with the package (written by this project)."""
+    from enrichment_assets.sources.demo import import_demo
+
+    written = import_demo(settings.landing_dir())
+    console.print(f"demo: {len(written)} organizations in {settings.landing_dir()}")
+
+
+def _instance():
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
+    return dg.DagsterInstance.get()
+
+
+def run_organizations(organizations: list[str] | None = None, show_progress: bool = True) -> dict[str, bool]:
+    """Register new organizations and materialize every asset of the given partitions.
+
+    ``organizations`` None means every organization with scrape files in the landing
+    folder. Returns organization -> run success. Unknown organizations raise ValueError.
+    """
+    import dagster as dg
+
+    from enrichment_assets.checks.schema import schema_checks
+    from enrichment_assets.definitions import default_resources
+    from enrichment_assets.assets import all_assets
+    from enrichment_assets.partitions import organizations as orgs_def
+    from enrichment_assets.pipeline.discovery import landing_organizations
+
+    instance = _instance()
+    landing = settings.landing_dir()
+    available = landing_organizations(landing)
+    selected = organizations or available
+    unknown = sorted(set(selected) - set(available))
+    if unknown:
+        raise click.UsageError(f"no scrape files in {landing} for organization(s): {', '.join(unknown)}")
+    known = set(instance.get_dynamic_partitions(orgs_def.name))
+    new = [o for o in selected if o not in known]
+    if new:
+        instance.add_dynamic_partitions(orgs_def.name, new)
+    resources = default_resources()
+    outcome: dict[str, bool] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, disable=not show_progress) as progress:
+        task = progress.add_task("materializing", total=len(selected))
+        for org in selected:
+            progress.update(task, description=f"materializing {org}")
+            result = dg.materialize(
+                [*all_assets, *schema_checks], partition_key=org, instance=instance,
+                resources=resources, raise_on_error=False, run_config=QUIET_RUN_CONFIG,
+                tags={"enrichment/trigger": "cli"},
+            )
+            outcome[org] = result.success
+            if not result.success:
+                console.print(f"[red]run for {org} failed: {result.run_id}[/red]")
+            progress.advance(task)
+    return outcome
+
+
+@main.command("run")
+@click.option("--organization", "organizations", multiple=True,
+              help="Organization key (repeatable); default: every organization in the landing folder.")
+def run_cmd(organizations: tuple[str, ...]) -> None:
+    """Register new organizations, materialize their partitions, print the summary."""
+    outcome = run_organizations(list(organizations) or None)
+    print_status()
+    failed = [org for org, ok in outcome.items() if not ok]
+    if failed:
+        raise SystemExit(f"{len(failed)} organization run(s) failed: {', '.join(failed)}")
+
+
+def print_status() -> None:
+    """Print the per-organization summary table."""
+    import pandas as pd
+
+    from enrichment_assets.pipeline.status import organization_summary
+    from enrichment_assets.storage.database import create_db_engine, upgrade_to_head
+
+    engine = create_db_engine(settings.database_url())
+    upgrade_to_head(engine)
+    frame = organization_summary(engine)
+    engine.dispose()
+    table = Table(title="enrichment status")
+    for column in frame.columns:
+        table.add_column(column, justify="left" if column == "organization" else "right", no_wrap=True)
+    for row in frame.itertuples(index=False):
+        table.add_row(*["-" if isinstance(v, float) and pd.isna(v) else str(v) for v in row])
+    if len(frame):
+        totals = frame.drop(columns=["organization", "mean_quality"]).sum()
+        table.add_row("TOTAL", *[str(int(totals[c])) if c in totals else "" for c in frame.columns[1:]],
+                      style="bold")
+    console.print(table)
+
+
+@main.command("status")
+def status_cmd() -> None:
+    """The per-organization summary table."""
+    print_status()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

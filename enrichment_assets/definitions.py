@@ -1,0 +1,28 @@
+"""The one ``Definitions`` object of the code location."""
+
+import dagster as dg
+
+from enrichment_assets.assets import all_assets
+from enrichment_assets.automation.jobs import enrich_organization_job
+from enrichment_assets.automation.sensors import new_scrape_sensor
+from enrichment_assets.checks.schema import schema_checks
+from enrichment_assets.resources.database import DatabaseResource
+from enrichment_assets.resources.landing import LandingResource
+from enrichment_assets.resources.llm import LLMResource
+
+
+def default_resources() -> dict:
+    """Resources on their embedded defaults, overridable through environment variables."""
+    return {"database": DatabaseResource(), "llm": LLMResource(), "landing": LandingResource()}
+
+
+defs = dg.Definitions(
+    assets=all_assets,
+    asset_checks=schema_checks,
+    jobs=[enrich_organization_job],
+    sensors=[new_scrape_sensor],
+    resources=default_resources(),
+    # One process per run: steps share the migrated engine and litellm's import, and
+    # organization runs (not steps) are the unit of parallelism.
+    executor=dg.in_process_executor,
+)

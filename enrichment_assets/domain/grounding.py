@@ -1,0 +1,418 @@
+"""What a profile may be grounded in: the usable part of a listing's description.
+
+Pure functions, no Dagster. An organization's repeated text (its boilerplate: adoption
+terms, opening hours) and contact lines (phone numbers, "pls contact ...") say nothing
+about the dog; a model fed with them writes profiles about the shelter. This module
+
+* splits German and English text into sentences (:func:`split_sentences`),
+* finds an organization's boilerplate sentences (:func:`find_boilerplate`),
+* removes boilerplate and contact lines (:func:`usable_description`),
+* decides whether enough text is left to profile from (:func:`assess_source`; the
+  threshold ``min_source_chars`` = 150 is the production system's experience, see
+  ``PromptConfig.min_source_chars``).
+
+The word lists are module constants (data, one entry per language).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from enrichment_assets.domain.models import NormalizedListing
+
+__all__ = [
+    "ABBREVIATIONS",
+    "CONTACT_PATTERNS",
+    "SourceAssessment",
+    "split_sentences",
+    "normalize_sentence",
+    "find_boilerplate",
+    "is_contact_line",
+    "usable_description",
+    "assess_source",
+    "looks_like_breed_guide",
+]
+
+# ---------------------------------------------------------------------------------------
+# Sentence splitting
+# ---------------------------------------------------------------------------------------
+
+ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    # A "." after these never ends a sentence (lower-case, with the dot).
+    "de": ("z.b.", "ca.", "bzw.", "usw.", "d.h.", "u.a.", "o.ä.", "u.u.", "v.a.", "z.t.",
+           "evtl.", "ggf.", "inkl.", "zzgl.", "bspw.", "sog.", "vgl.", "geb.", "tel.",
+           "str.", "hr.", "fr.", "mind.", "max.", "min.", "ggü.", "gem.", "lt.", "allg.",
+           "entspr.", "insb.", "jhd.", "jh.", "std.", "nr.", "abs.", "abt.", "dt.",
+           "urspr.", "zw.", "e.v.", "mio.", "tsd."),
+    "en": ("e.g.", "i.e.", "approx.", "appr.", "mr.", "mrs.", "ms.", "dr.", "st.", "vs.",
+           "mt.", "jr.", "sr.", "inc.", "ltd.", "co.", "est.", "yrs.", "yr.", "mths.",
+           "mth.", "mos.", "wks.", "no.", "tel.", "ph.", "hp.", "dob.", "apt.", "ave.",
+           "rd.", "jl.", "jln.", "tmn."),
+}
+
+MONTH_NAMES: tuple[str, ...] = (
+    "januar", "jänner", "februar", "märz", "april", "mai", "juni", "juli", "august",
+    "september", "oktober", "november", "dezember", "january", "february", "march", "may",
+    "june", "july", "october", "december",
+)
+
+# Words before "<number>." that make the number a German ordinal ("am 3. Tag").
+ORDINAL_CONTEXT: tuple[str, ...] = (
+    "am", "im", "zum", "zur", "vom", "seit", "ab", "bis", "dem", "den", "der", "die", "das",
+    "des", "ihr", "ihre", "ihrem", "ihren", "ihrer", "sein", "seine", "seinem", "seinen",
+    "seiner", "jedes", "jeden", "jedem", "jede", "ins", "ans", "beim",
+)
+
+_ABBREVIATIONS = frozenset(a for terms in ABBREVIATIONS.values() for a in terms)
+_MONTHS = frozenset(MONTH_NAMES)
+_ORDINAL_CONTEXT = frozenset(ORDINAL_CONTEXT)
+_TERMINATOR_RE = re.compile(r"[.!?…]+[\"'’”»)\]]*(?=\s)|[。！？]+[”」』)]*|\n+")
+_INITIALISM_RE = re.compile(r"^(?:[^\W\d_]\.){2,}$")
+_SPACE_RE = re.compile(r"\s+")
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character spans of the sentences of ``text``, stripped, non-empty."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _TERMINATOR_RE.finditer(text):
+        end = match.end()
+        token = match.group(0)
+        if token[0] in ".!?…" and not _ends_sentence(text, match.start(), end, token):
+            continue
+        spans.append((start, end))
+        start = end
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if s < e:
+            out.append((s, e))
+    return out
+
+
+def _ends_sentence(text: str, dot_at: int, end: int, token: str) -> bool:
+    rest = text[end:].lstrip()
+    if not rest:
+        return True
+    nxt = rest[0]
+    if nxt.islower():
+        return False  # "ca. drei", "home..pls", "etc. and" -- no new sentence
+    if not token.startswith("."):
+        return True  # "!" and "?" end a sentence before anything but lower case
+    word_start = max(text.rfind(" ", 0, dot_at), text.rfind("\n", 0, dot_at)) + 1
+    word = text[word_start:dot_at + 1].lstrip("(\"'„“»[").lower()
+    if word in _ABBREVIATIONS or _INITIALISM_RE.match(word):
+        return False
+    if len(word) == 2 and word[0].isalpha():
+        return False  # an initial or a spaced abbreviation: "J. Smith", "z. B.", "d. h."
+    if re.fullmatch(r"\d{1,2}\.", word):
+        next_word = re.match(r"[^\W\d_]+", rest)
+        if next_word and next_word.group(0).lower() in _MONTHS:
+            return False  # "am 25. September"
+        before = text[:word_start].split()
+        if before and before[-1].lower().strip("(\"'„") in _ORDINAL_CONTEXT:
+            return False  # "im 3. Lebensjahr"
+    return True
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split German or English ``text`` into sentences (each stripped, original spacing).
+
+    A sentence ends at ``.``, ``!``, ``?``, ``…`` (with trailing quotes or brackets)
+    followed by whitespace and a character that is not lower case, at ``。！？``, and at
+    every line break. A ``.`` does not end a sentence after an abbreviation in
+    :data:`ABBREVIATIONS` ("z.B.", "ca.", "bzw.", "e.g."), after an initialism ("d.h."),
+    after a single letter ("J. Smith", "z. B."), or after a German ordinal ("am 25. September",
+    "im 3. Lebensjahr"). Times and dates ("13:00", "25.02.2017") have no space after the
+    mark and never split.
+    """
+    return [text[s:e] for s, e in _sentence_spans(text or "")]
+
+
+def normalize_sentence(sentence: str) -> str:
+    """``sentence`` with every whitespace run turned into one space, stripped."""
+    return _SPACE_RE.sub(" ", sentence).strip()
+
+
+def find_boilerplate(
+    descriptions: list[str], min_share: float = 0.5, min_listings: int = 5
+) -> list[str]:
+    """Sentences (whitespace-normalized) found in at least ``min_share`` of the descriptions.
+
+    ``descriptions`` are one organization's (cleaned) descriptions. Only non-empty
+    descriptions count, and a sentence counts once per description. With fewer than
+    ``min_listings`` non-empty descriptions the answer is ``[]``: two listings sharing a
+    sentence prove nothing. Both numbers are our choice: a sentence in half of an
+    organization's listings is about the organization, not one dog. Result: most frequent
+    first, ties in order of first appearance.
+
+    Raises:
+        ValueError: ``min_share`` outside (0, 1] or ``min_listings`` < 2.
+    """
+    if not 0 < min_share <= 1:
+        raise ValueError(f"min_share={min_share}: must be within (0, 1]")
+    if min_listings < 2:
+        raise ValueError(f"min_listings={min_listings}: must be at least 2")
+    texts = [d for d in descriptions if d and d.strip()]
+    if len(texts) < min_listings:
+        return []
+    counts: Counter[str] = Counter()
+    first_seen: dict[str, int] = {}
+    for text in texts:
+        seen = list(dict.fromkeys(normalize_sentence(s) for s in split_sentences(text)))
+        for sentence in seen:
+            first_seen.setdefault(sentence, len(first_seen))
+        counts.update(seen)
+    needed = min_share * len(texts)
+    found = [s for s, n in counts.items() if n >= needed and s]
+    return sorted(found, key=lambda s: (-counts[s], first_seen[s]))
+
+
+# ---------------------------------------------------------------------------------------
+# Contact lines
+# ---------------------------------------------------------------------------------------
+
+_CONTACT_VERBS = (r"(?:contact|call|whats\s*app|wechat|sms|text|e-?mail|message|msg|pm|dm"
+                  r"|ring|reach)")
+
+CONTACT_PATTERNS: dict[str, tuple[str, ...]] = {
+    "any": (
+        r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # e-mail address
+    ),
+    "en": (
+        rf"\b(?:pls|plz|please|kindly|pm|dm|do|can|may|feel\s+free\s+to|"
+        rf"(?:do\s+not|don'?t)\s+hesitate\s+to)\s*,?\s*{_CONTACT_VERBS}\b",
+        rf"^\W*{_CONTACT_VERBS}\b(?!\s+(?:with|of|to)\b)",
+        rf"\b{_CONTACT_VERBS}\s+(?:me|us|our|the\s+(?:owner|rescuer|number|person)|at|via"
+        r"|on\s+\+?\d)\b",
+        r"\binterested\b.{0,60}\b(?:contact|call|whats\s*app|sms|text|e-?mail|pm|dm)\b",
+        r"\b(?:contact|phone|mobile|hp|tel|whats\s*app|wechat)\s*(?:no\.?|number|num"
+        r"|details?|person|info)?\s*[:：]",
+        r"\bcontact\s+(?:number|no|details?|person|info)\b",
+    ),
+    "de": (
+        r"\btelefon\w*", r"\btel\.", r"\bvermittlungszeit\w*", r"\bhandy(?:nummer)?\b",
+        r"\brufnummer\b", r"\bansprechpartner\w*", r"\bsprechzeiten\b",
+        r"\bkontakt\s*(?:aufnehmen|aufzunehmen|daten|formular|person)\b",
+        r"\bkontaktieren\b", r"\bmelden\s+sie\s+sich\b", r"\brufen\s+sie\b", r"\banrufen\b",
+        r"\bper\s+e-?mail\b", r"\be-?mail\s+an\b",
+    ),
+    "ms": (r"\bhubungi\b",),
+    "zh": (r"联系|联络|聯絡|聯繫|电话|電話|微信",),
+}
+
+_CONTACT_RE = re.compile(
+    "|".join(f"(?:{p})" for terms in CONTACT_PATTERNS.values() for p in terms),
+    re.IGNORECASE | re.MULTILINE,
+)
+_PHONE_RE = re.compile(r"(?<![\w.,])(?:\+|00)?\d[\d \-/().]{5,}\d(?![\w])")
+_DATE_LIKE_RE = re.compile(r"\d{1,2}[./]\d{1,2}[./]\d{2,5}|\d{4}-\d{2}-\d{2}")
+# Finer cuts inside a sentence that holds a contact phrase, so a run-on sentence keeps
+# its parts about the dog: any ". " / "! " / "; " (whatever case follows), " - ",
+# an enumeration "3) ", an emoticon ":)".
+_FINE_SPLIT_RE = re.compile(r"(?<=[.!?;])\s+|\s+-+\s+|\s+(?=\d{1,2}\)\s)|(?<=:\))\s*")
+
+
+def _has_phone_number(text: str) -> bool:
+    for match in _PHONE_RE.finditer(text):
+        candidate = match.group(0)
+        if _DATE_LIKE_RE.fullmatch(candidate.strip()):
+            continue
+        if sum(ch.isdigit() for ch in candidate) >= 7:
+            return True
+    return False
+
+
+def is_contact_line(sentence: str) -> bool:
+    """True when ``sentence`` is about how to reach the organization, not about the dog.
+
+    A phone number (7+ digits, dates excluded), an e-mail address, or a phrase of
+    :data:`CONTACT_PATTERNS`: "pls contact ...", "call me", "WhatsApp ...", "interested
+    ... contact", "Contact:", German "Telefon"/"telefonisch", "Tel.", "Vermittlungszeiten",
+    "melden Sie sich", Malay "hubungi", Chinese 联系/电话/微信. A noun use like "loves
+    human contact" or "Kontakt zu Artgenossen" is not a contact line.
+    """
+    return bool(_CONTACT_RE.search(sentence)) or _has_phone_number(sentence)
+
+
+# ---------------------------------------------------------------------------------------
+# Usable text and the assessment
+# ---------------------------------------------------------------------------------------
+
+
+def _boilerplate_pattern(sentence: str) -> re.Pattern[str]:
+    parts = [re.escape(p) for p in sentence.split()]
+    return re.compile(r"\s+".join(parts))
+
+
+def _fine_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans = []
+    pos = start
+    for match in _FINE_SPLIT_RE.finditer(text, start, end):
+        if match.start() > pos:
+            spans.append((pos, match.start()))
+        pos = match.end()
+    if pos < end:
+        spans.append((pos, end))
+    return [(s, e) for s, e in spans if text[s:e].strip()]
+
+
+def _strip(description: str, boilerplate: list[str]) -> tuple[str, int, int]:
+    """(usable text, boilerplate sentences removed, contact lines removed)."""
+    text = description or ""
+    known = {normalize_sentence(b) for b in boilerplate if b and b.strip()}
+    kept: list[tuple[int, int]] = []
+    n_boiler = n_contact = 0
+    for s, e in _sentence_spans(text):
+        sentence = text[s:e]
+        if normalize_sentence(sentence) in known:
+            n_boiler += 1
+        elif is_contact_line(sentence):
+            pieces = _fine_spans(text, s, e)
+            flagged = [is_contact_line(text[ps:pe]) for ps, pe in pieces]
+            if not any(flagged):
+                n_contact += 1  # the contact phrase spans the pieces: drop the sentence
+                continue
+            n_contact += sum(flagged)
+            kept.extend(span for span, bad in zip(pieces, flagged) if not bad)
+        else:
+            kept.append((s, e))
+    pieces: list[str] = []
+    for i, (s, e) in enumerate(kept):
+        if i:
+            gap = text[kept[i - 1][1]:s]
+            pieces.append("\n" if "\n" in gap else " ")
+        pieces.append(text[s:e])
+    usable = "".join(pieces)
+    # A boilerplate sentence glued to the previous one (no full stop before it) is not a
+    # sentence of its own here: cut it out where it occurs.
+    for sentence in sorted(known, key=len, reverse=True):
+        usable, n = _boilerplate_pattern(sentence).subn(" ", usable)
+        n_boiler += n
+    usable = re.sub(r"[^\S\n]{2,}", " ", usable).strip()
+    return usable, n_boiler, n_contact
+
+
+def usable_description(description: str, boilerplate: list[str]) -> str:
+    """``description`` without boilerplate sentences and contact lines.
+
+    Removed: every sentence (see :func:`split_sentences`) equal to a ``boilerplate``
+    sentence after whitespace normalization, any remaining occurrence of a boilerplate
+    sentence inside a longer one, and every contact line (:func:`is_contact_line`; in a
+    run-on sentence only the part with the contact phrase, cut at ". ", "; ", " - ",
+    "3) "). The kept parts keep their text; they are joined by one space (or a line break where
+    the source had one).
+    """
+    return _strip(description, boilerplate)[0]
+
+
+class SourceAssessment(BaseModel):
+    """Whether a listing has enough text of its own to write a profile from.
+
+    ``usable_text``: the description without boilerplate and contact lines;
+    ``usable_chars``: its length in characters; ``sufficient``: ``usable_chars >=
+    min_source_chars`` and not a breed-guide blurb; ``reason``: why not (``None`` when
+    sufficient); the counts say what was removed.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    usable_text: str
+    usable_chars: int = Field(ge=0)
+    sufficient: bool
+    reason: str | None = None
+    boilerplate_removed: int = Field(default=0, ge=0)
+    contact_lines_removed: int = Field(default=0, ge=0)
+    breed_guide: bool = False
+
+
+# Pronouns and cue words of the breed-guide check (lower-case, whole words).
+PERSONAL_PRONOUNS: dict[str, tuple[str, ...]] = {
+    "en": ("he", "she", "him", "her", "his", "hers", "i", "me", "my", "we", "they", "them",
+           "it's"),
+    "de": ("er", "sie", "ihn", "ihm", "ihr", "sein", "seine", "seinen", "seinem", "ihre",
+           "ihren", "ihrem", "ich", "mich", "mir", "wir"),
+}
+BREED_GUIDE_CUES: dict[str, tuple[str, ...]] = {
+    "en": (r"\bthis\s+breed\b", r"\bthe\s+breed\b", r"\bbreed\s+standard\b",
+           r"\bbred\s+(?:for|to|as)\b", r"\boriginat(?:ed|es|ing)\s+(?:in|from)\b",
+           r"\bare\s+known\s+(?:for|to|as)\b", r"\bkennel\s+club\b", r"\blife\s+span\b"),
+    "de": (r"\bdiese\s+rasse\b", r"\bdie\s+rasse\b", r"\brassestandard\b",
+           r"\bgezüchtet\b", r"\bstammt\s+ursprünglich\b", r"\bursprünglich\s+aus\b",
+           r"\bgelten\s+als\b", r"\blebenserwartung\b"),
+}
+_PRONOUNS = frozenset(p for terms in PERSONAL_PRONOUNS.values() for p in terms)
+_CUE_RE = re.compile("|".join(p for terms in BREED_GUIDE_CUES.values() for p in terms),
+                     re.IGNORECASE)
+_WORDS_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+
+
+def looks_like_breed_guide(text: str, name: str) -> bool:
+    """True for text that reads like a breed encyclopedia entry, not about this dog.
+
+    All three must hold (precision over recall): the text never names the dog
+    (``name``, case-insensitive, if it has at least 2 letters), never uses a personal
+    pronoun from :data:`PERSONAL_PRONOUNS` (he/she/er/sie/I/we ...), and has at least two
+    breed-guide cues from :data:`BREED_GUIDE_CUES` ("this breed", "bred for", "originated
+    in", "diese Rasse", ...).
+    """
+    if not text:
+        return False
+    words = [w.lower() for w in _WORDS_RE.findall(text)]
+    if any(w in _PRONOUNS for w in words):
+        return False
+    clean_name = (name or "").strip()
+    if sum(ch.isalpha() for ch in clean_name) >= 2 and clean_name.lower() in text.lower():
+        return False
+    return len(_CUE_RE.findall(text)) >= 2
+
+
+def assess_source(
+    listing: NormalizedListing, boilerplate: list[str], min_source_chars: int = 150
+) -> SourceAssessment:
+    """Usable text of ``listing`` and whether it suffices to write a profile.
+
+    ``boilerplate``: the organization's sentences (from :func:`find_boilerplate` and/or
+    the prompt config). ``min_source_chars`` (default 150, the production system's
+    threshold, ``PromptConfig.min_source_chars``): fewer usable characters is
+    insufficient. A breed-guide blurb (:func:`looks_like_breed_guide`) is insufficient
+    whatever its length: it is not a description of this dog.
+
+    Raises:
+        ValueError: when ``min_source_chars`` is negative.
+    """
+    if min_source_chars < 0:
+        raise ValueError(f"min_source_chars={min_source_chars}: must be >= 0")
+    usable, n_boiler, n_contact = _strip(listing.description, boilerplate)
+    chars = len(usable)
+    removed = []
+    if n_boiler:
+        removed.append(f"{n_boiler} boilerplate sentence{'s' if n_boiler != 1 else ''}")
+    if n_contact:
+        removed.append(f"{n_contact} contact line{'s' if n_contact != 1 else ''}")
+    after = f" after removing {' and '.join(removed)}" if removed else ""
+    reason: str | None = None
+    guide = False
+    if chars < min_source_chars:
+        reason = (f"usable description {chars} chars < min_source_chars "
+                  f"{min_source_chars}{after}")
+    elif looks_like_breed_guide(usable, listing.name):
+        guide = True
+        reason = ("usable description reads like a breed guide (no name, no pronoun, "
+                  "breed-guide wording), not a description of this dog")
+    return SourceAssessment(
+        usable_text=usable,
+        usable_chars=chars,
+        sufficient=reason is None,
+        reason=reason,
+        boilerplate_removed=n_boiler,
+        contact_lines_removed=n_contact,
+        breed_guide=guide,
+    )

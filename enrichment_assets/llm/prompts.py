@@ -1,0 +1,274 @@
+"""Prompt files: loading, merging, versioning and rendering.
+
+``prompts/default.yaml`` holds every key; ``prompts/organizations/<org>.yaml`` overrides
+only what it sets (mappings merge key by key, everything else is replaced). Templates use
+``{{listing}}``, ``{{profile}}``, ``{{target_language}}``, ``{{schema}}`` and
+``{{glossary}}`` placeholders (plain replacement, so JSON braces in prompts are safe).
+
+The listing reaches the model as a delimited data block::
+
+    <listing_data>
+    {"name": "Bello", "species": "dog", ..., "description": "..."}
+    </listing_data>
+
+JSON-encoded with ``<`` and ``>`` escaped (``\\u003c``/``\\u003e``), so text inside a
+description cannot close the block, and with missing values omitted: ``None``/NaN never
+reach a prompt as words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from enrichment_assets.domain.models import DogProfile, NormalizedListing
+
+LISTING_TAG = "listing_data"
+PROFILE_TAG = "profile_data"
+TASK_PROFILE = "profile"
+TASK_TRANSLATION = "translation"
+
+
+class PromptFileError(ValueError):
+    """A prompt file that does not parse or validate; the message names file and key."""
+
+
+class PromptMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    organization_name: str | None = None
+    source_language: str | None = None
+    target_languages: list[str] = Field(default_factory=list)
+    version: str = Field(min_length=1)
+
+
+class PromptConfig(BaseModel):
+    """The effective prompt configuration of one organization (default merged with override).
+
+    ``min_source_chars``: usable description characters below which a listing is stored as
+    ``insufficient_source`` and never sent to a model (default 150, from the production
+    system's experience that shorter texts yield invented profiles).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    metadata: PromptMetadata
+    system_prompt: str = Field(min_length=1)
+    profile_prompt: str = Field(min_length=1)
+    translation_prompt: str = Field(min_length=1)
+    glossary: dict[str, str] = Field(default_factory=dict)
+    min_source_chars: int = Field(default=150, ge=0)
+    boilerplate: list[str] = Field(default_factory=list)
+
+    @property
+    def prompt_version(self) -> str:
+        """``<declared version>#<8 hex of the effective prompt texts>``.
+
+        The hash part means an edit that forgets to bump ``version`` still re-profiles.
+        """
+        payload = json.dumps(
+            [self.system_prompt, self.profile_prompt, self.translation_prompt, self.glossary,
+             self.min_source_chars, self.boilerplate],
+            sort_keys=True, ensure_ascii=False,
+        )
+        digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:8]
+        return f"{self.metadata.version}#{digest}"
+
+
+def default_prompts_dir() -> Path:
+    """``ENRICHMENT_PROMPTS_DIR`` when set, else ``prompts/`` at the project root."""
+    env = os.environ.get("ENRICHMENT_PROMPTS_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "prompts"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise PromptFileError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PromptFileError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts.append(f"{key}: {err['msg']}")
+    return f"{path}: " + "; ".join(parts)
+
+
+def load_prompt_config(organization: str, prompts_dir: Path | None = None) -> PromptConfig:
+    """Load ``default.yaml`` merged with ``organizations/<organization>.yaml`` if present.
+
+    Raises:
+        PromptFileError: naming the file and the offending key.
+    """
+    prompts_dir = prompts_dir or default_prompts_dir()
+    default_path = prompts_dir / "default.yaml"
+    if not default_path.exists():
+        raise PromptFileError(f"{default_path}: default prompt file missing")
+    data = _read_yaml(default_path)
+    try:
+        PromptConfig.model_validate(data)
+    except ValidationError as exc:
+        raise PromptFileError(_format_errors(default_path, exc)) from exc
+    org_path = prompts_dir / "organizations" / f"{organization}.yaml"
+    if org_path.exists():
+        data = _merge(data, _read_yaml(org_path))
+        try:
+            return PromptConfig.model_validate(data)
+        except ValidationError as exc:
+            raise PromptFileError(_format_errors(org_path, exc)) from exc
+    return PromptConfig.model_validate(data)
+
+
+def _present(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    if isinstance(value, str) and (not value.strip() or value.strip().lower() in {"nan", "none", "null"}):
+        return False
+    if value == "unknown":
+        return False
+    return True
+
+
+def _safe_json(payload: dict[str, Any]) -> str:
+    text = json.dumps(payload, ensure_ascii=False, indent=1)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def listing_facts(listing: NormalizedListing, description: str | None = None) -> dict[str, Any]:
+    """The facts of ``listing`` that go into a prompt, missing values left out.
+
+    ``description`` replaces the listing's own (e.g. with boilerplate removed).
+    """
+    fields = {
+        "name": listing.name,
+        "species": listing.species,
+        "breed": listing.breed,
+        "mixed_breed": listing.mixed_breed,
+        "age_months": listing.age_months,
+        "sex": listing.sex,
+        "size": listing.size,
+        "weight_kg": listing.weight_kg,
+        "height_cm": listing.height_cm,
+        "neutered": listing.neutered,
+        "vaccinated": listing.vaccinated,
+        "fee": listing.fee,
+        "currency": listing.currency if listing.fee is not None else None,
+        "location": listing.location,
+        "language": listing.language if listing.language != "und" else None,
+    }
+    facts = {k: v for k, v in fields.items() if _present(v)}
+    facts.update({k: v for k, v in listing.facts.items() if _present(v)})
+    facts["description"] = listing.description if description is None else description
+    return facts
+
+
+def render_data_block(tag: str, payload: dict[str, Any]) -> str:
+    """``<tag>\\n{json}\\n</tag>`` with markup characters escaped inside the JSON."""
+    return f"<{tag}>\n{_safe_json(payload)}\n</{tag}>"
+
+
+def parse_data_block(text: str, tag: str) -> dict[str, Any]:
+    """Inverse of :func:`render_data_block`: the JSON payload of the first ``tag`` block.
+
+    Raises:
+        ValueError: when the block is missing or its content is not a JSON object.
+    """
+    start_marker, end_marker = f"<{tag}>", f"</{tag}>"
+    start = text.find(start_marker)
+    end = text.find(end_marker, start + len(start_marker))
+    if start < 0 or end < 0:
+        raise ValueError(f"no <{tag}> data block in the prompt")
+    payload = json.loads(text[start + len(start_marker):end])
+    if not isinstance(payload, dict):
+        raise ValueError(f"<{tag}> block does not hold a JSON object")
+    return payload
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        template = template.replace("{{" + key + "}}", value)
+    return template
+
+
+def _glossary_text(glossary: dict[str, str]) -> str:
+    if not glossary:
+        return "(none)"
+    return "\n".join(f"- {src} -> {dst}" for src, dst in sorted(glossary.items()))
+
+
+def render_profile_messages(
+    listing: NormalizedListing, config: PromptConfig, description: str | None = None
+) -> list[dict[str, str]]:
+    """Chat messages asking for a :class:`DogProfile` of ``listing``.
+
+    Returns ``[{"role": "system", ...}, {"role": "user", ...}]``; the user message holds the
+    JSON schema of the profile and the listing data block.
+    """
+    schema = json.dumps(DogProfile.model_json_schema(), ensure_ascii=False)
+    user = _fill(
+        config.profile_prompt,
+        {
+            "listing": render_data_block(LISTING_TAG, listing_facts(listing, description)),
+            "schema": schema,
+            "glossary": _glossary_text(config.glossary),
+        },
+    )
+    return [
+        {"role": "system", "content": config.system_prompt.strip()},
+        {"role": "user", "content": user.strip()},
+    ]
+
+
+def render_translation_messages(
+    profile: DogProfile, listing: NormalizedListing, target_language: str, config: PromptConfig
+) -> list[dict[str, str]]:
+    """Chat messages asking for a :class:`TranslatedProfileText` in ``target_language``.
+
+    The profile data block carries the text to translate, the structured fields (so a
+    template translator can render from them), the dog's name and the target language.
+    """
+    payload = {
+        "target_language": target_language,
+        "name": listing.name,
+        "source_language": listing.language,
+        "profile": profile.model_dump(exclude={"confidence_scores", "source_references"}),
+        "listing": {k: v for k, v in listing_facts(listing).items() if k != "description"},
+    }
+    user = _fill(
+        config.translation_prompt,
+        {
+            "profile": render_data_block(PROFILE_TAG, payload),
+            "target_language": target_language,
+            "glossary": _glossary_text(config.glossary),
+        },
+    )
+    return [
+        {"role": "system", "content": config.system_prompt.strip()},
+        {"role": "user", "content": user.strip()},
+    ]

@@ -1,0 +1,1 @@
+"""Stage logic: read from the database, call domain code, write back. No Dagster here."""

@@ -1,0 +1,65 @@
+"""Stage 4, ``quality_scores``: a rubric score per ``ok`` profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from enrichment_assets.domain.models import DogProfile
+from enrichment_assets.domain.quality import score_profile
+from enrichment_assets.pipeline.normalize import load_listings
+from enrichment_assets.pipeline.profiles import load_profile_rows
+from enrichment_assets.storage.database import stable_hash, sync_rows, utcnow
+from enrichment_assets.storage.schema import quality_scores
+
+
+@dataclass
+class QualityResult:
+    """What one ``quality_scores`` materialization did for one organization."""
+
+    organization: str
+    scored: int = 0
+    written: int = 0
+    deleted: int = 0
+    needs_review: int = 0
+    scores: list[float] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def mean(self) -> float | None:
+        return round(sum(self.scores) / len(self.scores), 1) if self.scores else None
+
+
+def score_organization(engine: sa.Engine, organization: str) -> QualityResult:
+    """Score every ``ok`` profile of ``organization``; drop scores of profiles that are gone."""
+    result = QualityResult(organization=organization)
+    listings = {l.external_id: l for l in load_listings(engine, organization)}
+    rows = []
+    now = utcnow()
+    for external_id, stored in sorted(load_profile_rows(engine, organization).items()):
+        listing = listings.get(external_id)
+        if stored["status"] != "ok" or listing is None:
+            continue
+        profile = DogProfile.model_validate(stored["profile"])
+        score = score_profile(listing, profile)
+        result.scores.append(score.score)
+        result.needs_review += int(score.needs_review)
+        for reason in score.reasons:
+            key = reason.split(":", 1)[0]
+            result.reasons[key] = result.reasons.get(key, 0) + 1
+        rows.append({
+            "organization": organization, "external_id": external_id,
+            "profile_hash": stable_hash([stored["profile"], listing.content_hash]),
+            "score": score.score, "components": score.components,
+            "needs_review": score.needs_review, "reasons": score.reasons, "updated_at": now,
+        })
+    keep = [r["external_id"] for r in rows]
+    with engine.begin() as conn:
+        result.written = sync_rows(conn, quality_scores, rows).written
+        stale = sa.delete(quality_scores).where(quality_scores.c.organization == organization)
+        if keep:
+            stale = stale.where(quality_scores.c.external_id.not_in(keep))
+        result.deleted = conn.execute(stale).rowcount or 0
+    result.scored = len(rows)
+    return result

@@ -1,0 +1,60 @@
+"""The per-organization summary table printed by ``enrichment status`` and ``make run``."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from enrichment_assets.storage.schema import (
+    llm_profiles, normalized_records, quality_scores, raw_records, rejected_records, translations,
+)
+
+SUMMARY_COLUMNS = ["organization", "listings", "rejected", "profiled", "skipped", "failed",
+                   "mean_quality", "translations"]
+
+
+def _counts(conn: sa.Connection, query: sa.Select) -> dict[str, int]:
+    return {org: int(n) for org, n in conn.execute(query).all()}
+
+
+def organization_summary(engine: sa.Engine) -> pd.DataFrame:
+    """One row per organization with columns :data:`SUMMARY_COLUMNS`.
+
+    ``listings``: active raw listings; ``rejected``: rejected lines and records (all
+    stages); ``profiled``: status ``ok``; ``skipped``: ``insufficient_source`` plus
+    ``not_a_dog``; ``failed``: ``failed`` plus ``budget_exhausted``; ``mean_quality``:
+    mean rubric score (0..100, NaN when nothing is scored); ``translations``: ``ok`` rows.
+    Profile counts only cover listings that are currently normalized.
+    """
+    p, n = llm_profiles, normalized_records
+    joined = p.join(n, sa.and_(p.c.organization == n.c.organization, p.c.external_id == n.c.external_id))
+
+    def by_status(*statuses: str) -> sa.Select:
+        return (sa.select(p.c.organization, sa.func.count()).select_from(joined)
+                .where(p.c.status.in_(statuses)).group_by(p.c.organization))
+
+    with engine.connect() as conn:
+        listings = _counts(conn, sa.select(raw_records.c.organization, sa.func.count())
+                           .where(raw_records.c.removed_at.is_(None)).group_by(raw_records.c.organization))
+        rejected = _counts(conn, sa.select(rejected_records.c.organization, sa.func.count())
+                           .group_by(rejected_records.c.organization))
+        ok = _counts(conn, by_status("ok"))
+        skipped = _counts(conn, by_status("insufficient_source", "not_a_dog"))
+        failed = _counts(conn, by_status("failed", "budget_exhausted"))
+        quality = {org: float(v) for org, v in conn.execute(
+            sa.select(quality_scores.c.organization, sa.func.avg(quality_scores.c.score))
+            .group_by(quality_scores.c.organization)).all()}
+        translated = _counts(conn, sa.select(translations.c.organization, sa.func.count())
+                             .where(translations.c.status == "ok").group_by(translations.c.organization))
+    orgs = sorted(set(listings) | set(rejected))
+    frame = pd.DataFrame({
+        "organization": orgs,
+        "listings": [listings.get(o, 0) for o in orgs],
+        "rejected": [rejected.get(o, 0) for o in orgs],
+        "profiled": [ok.get(o, 0) for o in orgs],
+        "skipped": [skipped.get(o, 0) for o in orgs],
+        "failed": [failed.get(o, 0) for o in orgs],
+        "mean_quality": [round(quality[o], 1) if o in quality else float("nan") for o in orgs],
+        "translations": [translated.get(o, 0) for o in orgs],
+    }, columns=SUMMARY_COLUMNS)
+    return frame

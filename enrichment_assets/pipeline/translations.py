@@ -1,0 +1,137 @@
+"""Stage 5, ``translations``: profile text into the organization's target languages.
+
+A translation is requested again only when the profile, the target language, the prompt
+version or the model changed (``source_hash``) or the stored one failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from enrichment_assets.domain.models import DogProfile, NormalizedListing, TranslatedProfileText
+from enrichment_assets.llm.client import CallResult, LLMClient
+from enrichment_assets.llm.prompts import PromptConfig, render_translation_messages
+from enrichment_assets.pipeline.normalize import load_listings
+from enrichment_assets.pipeline.profiles import load_profile_rows
+from enrichment_assets.storage.database import stable_hash, sync_rows, utcnow
+from enrichment_assets.storage.schema import translations
+
+#: Language the profile stage writes in (the default prompt asks for English).
+PROFILE_LANGUAGE = "en"
+
+
+@dataclass
+class TranslationResult:
+    """What one ``translations`` materialization did for one organization."""
+
+    organization: str
+    languages: list[str] = field(default_factory=list)
+    requested: int = 0
+    reused: int = 0
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    written: int = 0
+    deleted: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    preview: list[dict[str, Any]] = field(default_factory=list)
+
+
+def translate_organization(
+    engine: sa.Engine,
+    organization: str,
+    client: LLMClient,
+    config: PromptConfig,
+    on_progress: Callable[[int], None] | None = None,
+) -> TranslationResult:
+    """Translate every ``ok`` profile into each target language of ``config``."""
+    languages = [lang for lang in config.metadata.target_languages if lang != PROFILE_LANGUAGE]
+    result = TranslationResult(organization=organization, languages=languages)
+    listings = {l.external_id: l for l in load_listings(engine, organization)}
+    with engine.connect() as conn:
+        stored = {
+            (r["external_id"], r["language"]): dict(r)
+            for r in conn.execute(sa.select(translations).where(translations.c.organization == organization)).mappings()
+        }
+    model = client.settings.model
+    now = utcnow()
+    jobs: list[tuple[NormalizedListing, DogProfile, str, dict[str, Any]]] = []
+    rows: list[dict[str, Any]] = []
+    statuses: Counter[str] = Counter()
+    wanted: set[tuple[str, str]] = set()
+    for external_id, profile_row in sorted(load_profile_rows(engine, organization).items()):
+        listing = listings.get(external_id)
+        if profile_row["status"] != "ok" or listing is None:
+            continue
+        for language in languages:
+            wanted.add((external_id, language))
+            result.requested += 1
+            source_hash = stable_hash([profile_row["profile"], listing.content_hash, language,
+                                       config.prompt_version, model])
+            previous = stored.get((external_id, language))
+            if previous and previous["status"] == "ok" and previous["source_hash"] == source_hash:
+                result.reused += 1
+                statuses["ok"] += 1
+                if on_progress:
+                    on_progress(1)
+                continue
+            row = {
+                "organization": organization, "external_id": external_id, "language": language,
+                "status": None, "source_hash": source_hash, "tagline": None, "description": None,
+                "reason": None, "error_class": None, "raw_output": None,
+                "prompt_version": config.prompt_version, "model_requested": model, "model_used": None,
+                "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "latency_ms": 0.0,
+                "attempts": 0, "updated_at": now,
+            }
+            jobs.append((listing, DogProfile.model_validate(profile_row["profile"]), language, row))
+
+    async def run_calls() -> list[CallResult]:
+        async def one(listing, profile, language) -> CallResult:
+            messages = render_translation_messages(profile, listing, language, config)
+            call = await client.complete_structured(messages, TranslatedProfileText, task="translation")
+            if on_progress:
+                on_progress(1)
+            return call
+        return await asyncio.gather(*(one(l, p, lang) for l, p, lang, _ in jobs))
+
+    calls = asyncio.run(run_calls()) if jobs else []
+    for (listing, _, language, row), call in zip(jobs, calls):
+        row.update(model_used=call.model_used, input_tokens=call.input_tokens,
+                   output_tokens=call.output_tokens, cost_usd=call.cost_usd or 0.0,
+                   latency_ms=round(call.latency_ms, 3), attempts=call.attempts)
+        value = call.value
+        if value is not None and value.language != language:
+            row.update(status="failed", error_class="WrongLanguage",
+                       reason=f"asked for {language!r}, answer says {value.language!r}",
+                       raw_output=value.model_dump_json())
+        elif value is not None:
+            row.update(status="ok", tagline=value.tagline, description=value.description)
+        else:
+            row.update(status="failed", reason=call.error, error_class=call.error_class,
+                       raw_output=call.raw_output)
+            result.failures.append(f"{listing.external_id}/{language}: {call.error_class}: {call.error}")
+        statuses[row["status"]] += 1
+        result.calls += call.attempts
+        result.input_tokens += call.input_tokens
+        result.output_tokens += call.output_tokens
+        result.cost_usd += call.cost_usd or 0.0
+        rows.append(row)
+    with engine.begin() as conn:
+        result.written = sync_rows(conn, translations, rows).written
+        for external_id, language in sorted(set(stored) - wanted):
+            result.deleted += conn.execute(sa.delete(translations).where(
+                translations.c.organization == organization, translations.c.external_id == external_id,
+                translations.c.language == language)).rowcount or 0
+    result.statuses = dict(statuses)
+    result.preview = [{"external_id": r["external_id"], "language": r["language"], "status": r["status"],
+                       "tagline": r["tagline"]} for r in rows[:10]]
+    return result
+

@@ -1,0 +1,1 @@
+"""Application database: SQLAlchemy 2 Core tables, Alembic migrations, idempotent writes."""

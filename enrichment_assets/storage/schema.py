@@ -1,0 +1,138 @@
+"""Tables of the application database (SQLAlchemy Core).
+
+Every table is keyed by ``organization`` first, so a partition's rows are one index range.
+Timestamps are naive UTC. JSON columns are ``JSONB`` on PostgreSQL (comparable) and JSON
+text on SQLite. Alembic migrations in ``enrichment_assets/migrations`` create exactly these
+tables; a test compares the two.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def _org_key() -> sa.Column:
+    return sa.Column("organization", sa.String(64), primary_key=True)
+
+
+scrape_files = sa.Table(
+    "scrape_files",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("organization", sa.String(64), nullable=False, index=True),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("scrape_id", sa.String(200)),
+    sa.Column("full_scrape", sa.Boolean, nullable=False),
+    sa.Column("scraped_at", sa.DateTime),
+    sa.Column("lines", sa.Integer, nullable=False),
+    sa.Column("accepted", sa.Integer, nullable=False),
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("processed_at", sa.DateTime, nullable=False),
+)
+
+raw_records = sa.Table(
+    "raw_records",
+    metadata,
+    _org_key(),
+    sa.Column("external_id", sa.String(200), primary_key=True),
+    sa.Column("payload", JSONType, nullable=False),
+    sa.Column("payload_hash", sa.String(64), nullable=False),
+    sa.Column("scrape_sha256", sa.String(64), nullable=False),
+    sa.Column("scraped_at", sa.DateTime),
+    sa.Column("first_seen_at", sa.DateTime, nullable=False),
+    sa.Column("last_seen_at", sa.DateTime, nullable=False),
+    sa.Column("removed_at", sa.DateTime),
+)
+
+rejected_records = sa.Table(
+    "rejected_records",
+    metadata,
+    _org_key(),
+    sa.Column("stage", sa.String(32), primary_key=True),
+    sa.Column("record_ref", sa.String(300), primary_key=True),
+    sa.Column("external_id", sa.String(200)),
+    sa.Column("scrape_sha256", sa.String(64)),
+    sa.Column("line_no", sa.Integer),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("rejected_at", sa.DateTime, nullable=False),
+)
+
+normalized_records = sa.Table(
+    "normalized_records",
+    metadata,
+    _org_key(),
+    sa.Column("external_id", sa.String(200), primary_key=True),
+    sa.Column("species", sa.String(16), nullable=False),
+    sa.Column("language", sa.String(8), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("listing", JSONType, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+llm_profiles = sa.Table(
+    "llm_profiles",
+    metadata,
+    _org_key(),
+    sa.Column("external_id", sa.String(200), primary_key=True),
+    sa.Column("status", sa.String(32), nullable=False, index=True),
+    sa.Column("profile", JSONType),
+    sa.Column("reason", sa.Text),
+    sa.Column("error_class", sa.String(100)),
+    sa.Column("raw_output", sa.Text),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("prompt_version", sa.String(100), nullable=False),
+    sa.Column("model_requested", sa.String(200), nullable=False),
+    sa.Column("model_used", sa.String(200)),
+    sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
+    sa.Column("latency_ms", sa.Float, nullable=False, server_default="0"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+quality_scores = sa.Table(
+    "quality_scores",
+    metadata,
+    _org_key(),
+    sa.Column("external_id", sa.String(200), primary_key=True),
+    sa.Column("profile_hash", sa.String(64), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("components", JSONType, nullable=False),
+    sa.Column("needs_review", sa.Boolean, nullable=False),
+    sa.Column("reasons", JSONType, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+translations = sa.Table(
+    "translations",
+    metadata,
+    _org_key(),
+    sa.Column("external_id", sa.String(200), primary_key=True),
+    sa.Column("language", sa.String(8), primary_key=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("source_hash", sa.String(64), nullable=False),
+    sa.Column("tagline", sa.Text),
+    sa.Column("description", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("error_class", sa.String(100)),
+    sa.Column("raw_output", sa.Text),
+    sa.Column("prompt_version", sa.String(100), nullable=False),
+    sa.Column("model_requested", sa.String(200), nullable=False),
+    sa.Column("model_used", sa.String(200)),
+    sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
+    sa.Column("latency_ms", sa.Float, nullable=False, server_default="0"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+#: Columns a re-run may change without the row's content changing.
+VOLATILE_COLUMNS = frozenset({"updated_at", "last_seen_at", "processed_at", "rejected_at"})

@@ -1,0 +1,68 @@
+"""Shared fixtures: isolated ENRICHMENT_HOME per test, PostgreSQL databases, real-data paths."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+PG_ADMIN_URL = os.environ.get("ENRICHMENT_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def enrichment_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh ENRICHMENT_HOME with its landing folder, SQLite database and Dagster home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("ENRICHMENT_HOME", str(home))
+    for name in ("ENRICHMENT_LANDING_DIR", "ENRICHMENT_DATABASE_URL", "DAGSTER_HOME",
+                 "ENRICHMENT_LLM_MODEL", "ENRICHMENT_LLM_API_BASE", "ENRICHMENT_LLM_API_KEY",
+                 "ENRICHMENT_LLM_FALLBACK_MODELS"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+def _pg_unavailable(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL required when CI is set: {reason}")
+    pytest.skip(f"no PostgreSQL server at {PG_ADMIN_URL.split('@')[-1]}: {reason}")
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """URL of a new, empty PostgreSQL database, dropped after the test.
+
+    Skips when no server answers on 127.0.0.1:5432, except with CI set: then it fails, so a
+    green CI always means the PostgreSQL tests ran.
+    """
+    try:
+        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any connection problem means no server
+        _pg_unavailable(str(exc).splitlines()[0])
+    name = f"enrichment_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` (real listings, read-only); skips when absent."""
+    if not SHARED_DATA.exists():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA

@@ -1,0 +1,152 @@
+"""The code location: loadable definitions, the sensor, and the whole job end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from enrichment_assets.assets import all_assets
+from enrichment_assets.automation.sensors import new_scrape_sensor
+from enrichment_assets.checks.schema import schema_checks
+from enrichment_assets.definitions import defs
+from enrichment_assets.partitions import organizations
+from enrichment_assets.resources.database import DatabaseResource
+from enrichment_assets.resources.landing import LandingResource
+from enrichment_assets.resources.llm import LLMResource
+from enrichment_assets.sources.demo import import_demo
+from enrichment_assets.sources.landing import file_sha256
+from enrichment_assets.storage.schema import (
+    llm_profiles, normalized_records, quality_scores, raw_records, rejected_records, translations,
+)
+
+ASSET_NAMES = {"raw_records", "normalized_records", "llm_profiles", "quality_scores", "translations"}
+
+
+def test_definitions_load() -> None:
+    dg.Definitions.validate_loadable(defs)
+    repo = defs.get_repository_def()
+    assert {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()} == ASSET_NAMES
+    checked = {k.asset_key.to_user_string() for k in repo.asset_graph.asset_check_keys}
+    assert checked == ASSET_NAMES, "every asset needs a schema check"
+    assert repo.get_sensor_def("new_scrape_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_sensor_adds_partitions_and_one_run_per_new_file(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    written = import_demo(landing)
+    (landing / "Bad Org").mkdir()
+    (landing / "Bad Org" / "x.jsonl").write_text('{"external_id": "1"}\n', encoding="utf-8")
+    resources = {"landing": LandingResource(path=str(landing))}
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_sensor_context(instance=instance, resources=resources)
+        result = new_scrape_sensor(ctx)
+        files = sorted(landing.glob("demo-*/*.jsonl"))
+        assert len(result.run_requests) == len(files) >= 3
+        assert {r.run_key for r in result.run_requests} == {file_sha256(f) for f in files}
+        assert {r.partition_key for r in result.run_requests} == set(written)
+        added = result.dynamic_partitions_requests[0]
+        assert sorted(added.partition_keys) == sorted(written)
+        assert "Bad Org" not in json.dumps([r.partition_key for r in result.run_requests])
+
+        # the daemon applies the add request; emulate it, then resume from the cursor
+        instance.add_dynamic_partitions(organizations.name, list(added.partition_keys))
+        again = new_scrape_sensor(dg.build_sensor_context(instance=instance, resources=resources,
+                                                          cursor=result.cursor))
+        assert again.run_requests == [] and again.dynamic_partitions_requests == []
+
+        # a new scrape file of a known organization: one run, no new partition
+        org = sorted(written)[0]
+        new_file = landing / org / "zz-second.jsonl"
+        new_file.write_text('{"external_id": "n1", "name": "Nova", "description": "Nova is new."}\n',
+                            encoding="utf-8")
+        third = new_scrape_sensor(dg.build_sensor_context(instance=instance, resources=resources,
+                                                          cursor=again.cursor))
+        assert [r.run_key for r in third.run_requests] == [file_sha256(new_file)]
+        assert third.dynamic_partitions_requests == []
+
+
+def _materialize(instance: dg.DagsterInstance, org: str, resources: dict) -> dg.ExecuteInJobResult:
+    return dg.materialize([*all_assets, *schema_checks], partition_key=org, instance=instance,
+                          resources=resources)
+
+
+def _metadata(result: dg.ExecuteInJobResult, asset: str) -> dict:
+    events = [e for e in result.get_asset_materialization_events()
+              if e.asset_key.to_user_string() == asset]
+    assert len(events) == 1
+    return {k: v.value for k, v in events[0].materialization.metadata.items()}
+
+
+def _count(engine: sa.Engine, table: sa.Table, org: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)
+                            .where(table.c.organization == org)).scalar_one()
+
+
+def _snapshot(engine: sa.Engine) -> dict[str, list]:
+    with engine.connect() as conn:
+        return {t.name: sorted(map(repr, conn.execute(sa.select(t)).all()))
+                for t in (raw_records, normalized_records, llm_profiles, quality_scores,
+                          translations, rejected_records)}
+
+
+def _run_demo_end_to_end(tmp_path: Path, database_url: str) -> None:
+    landing = tmp_path / "landing"
+    written = import_demo(landing)
+    database = DatabaseResource(url=database_url)
+    resources = {"database": database, "llm": LLMResource(), "landing": LandingResource(path=str(landing))}
+    engine = database.engine
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(organizations.name, sorted(written))
+        totals = {"ok": 0, "not_a_dog": 0, "insufficient_source": 0, "translations": 0, "rejected": 0}
+        for org in sorted(written):
+            result = _materialize(instance, org, resources)
+            assert result.success
+            checks = result.get_asset_check_evaluations()
+            assert len(checks) == len(ASSET_NAMES) and all(c.passed for c in checks), \
+                [(c.check_name, c.metadata) for c in checks if not c.passed]
+            profiles = _metadata(result, "llm_profiles")
+            statuses = profiles["statuses"]
+            listings = _count(engine, normalized_records, org)
+            assert sum(statuses.values()) == listings == profiles["listings"]
+            assert "failed" not in statuses
+            assert profiles["input_tokens"] > 0 and profiles["calls"] >= statuses.get("ok", 0)
+            for key in totals:
+                totals[key] += statuses.get(key, 0) if key in statuses else 0
+            totals["translations"] += _metadata(result, "translations")["statuses"].get("ok", 0)
+            totals["rejected"] += _metadata(result, "raw_records")["rejected"]
+        assert totals["ok"] >= 10 and totals["not_a_dog"] >= 1 and totals["insufficient_source"] >= 1
+        assert totals["rejected"] == 1
+        assert totals["translations"] == 3 * totals["ok"], "de, fr and es for every ok profile"
+
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(llm_profiles.c.profile, llm_profiles.c.model_used)
+                                .where(llm_profiles.c.status == "ok")).all()
+        assert all("rule-based, not an LLM" in model for _, model in rows)
+        for profile, _ in rows:
+            text = json.dumps(profile)
+            assert "None" not in text and "nan" not in text.split()
+
+        # second run: nothing new, so no rows change and no model calls are made
+        before = _snapshot(engine)
+        for org in sorted(written):
+            result = _materialize(instance, org, resources)
+            assert result.success
+            assert _metadata(result, "llm_profiles")["calls"] == 0
+            assert _metadata(result, "translations")["calls"] == 0
+            assert _metadata(result, "raw_records")["lines"] == 0
+        assert _snapshot(engine) == before
+    engine.dispose()
+
+
+def test_whole_job_on_sqlite(tmp_path: Path) -> None:
+    _run_demo_end_to_end(tmp_path, f"sqlite:///{tmp_path / 'enrichment.db'}")
+
+
+@pytest.mark.postgres
+def test_whole_job_on_postgres(tmp_path: Path, postgres_url: str) -> None:
+    _run_demo_end_to_end(tmp_path, postgres_url)

@@ -1,0 +1,137 @@
+"""LLMClient against a local OpenAI-compatible stub server: retries, parsing, repair, fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from pydantic import BaseModel
+
+from enrichment_assets.llm.client import LLMClient, LLMSettings, TokenBucket
+from enrichment_assets.llm.parsing import StructuredOutputError, parse_structured, strip_code_fences
+from enrichment_assets_tests.stub_llm_server import Reply, StubLLMServer
+
+GOOD = json.dumps({"language": "de", "tagline": "Ein treuer Freund", "description": "Bello ist ein ruhiger Hund, der gerne spazieren geht."})
+
+
+class Answer(BaseModel):
+    language: str
+    tagline: str
+    description: str
+
+
+def _client(server: StubLLMServer, **overrides) -> LLMClient:
+    settings = LLMSettings(model="openai/stub-model", api_base=server.api_base, api_key="sk-test-not-a-real-key-123456",
+                           timeout_s=5, max_retries=3, backoff_initial_s=0.01, backoff_max_s=0.05,
+                           input_cost_per_token=1e-6, output_cost_per_token=2e-6)
+    for key, value in overrides.items():
+        setattr(settings, key, value)
+    return LLMClient(settings)
+
+
+def _call(client: LLMClient):
+    return asyncio.run(client.complete_structured([{"role": "user", "content": "translate"}], Answer, task="translation"))
+
+
+def test_rate_limit_then_success() -> None:
+    with StubLLMServer([Reply(status=429, content="slow down"), Reply(GOOD)]) as server:
+        result = _call(_client(server))
+    assert result.ok and len(server.requests) == 2
+    assert result.attempts == 2 and result.retries == 1
+    assert result.model_used == "stub-model-1"
+    assert result.input_tokens == 100 and result.output_tokens == 50
+    assert result.cost_usd == pytest.approx(100 * 1e-6 + 50 * 2e-6)
+
+
+def test_server_error_then_success_and_no_litellm_retries() -> None:
+    with StubLLMServer([Reply(status=500), Reply(GOOD)]) as server:
+        result = _call(_client(server))
+    assert result.ok and len(server.requests) == 2
+    assert server.requests[0]["path"].endswith("/chat/completions")
+
+
+def test_bad_request_is_not_retried_and_key_not_leaked() -> None:
+    with StubLLMServer([Reply(status=400, content="bad request for key sk-test-not-a-real-key-123456")],
+                       default=Reply(GOOD)) as server:
+        result = _call(_client(server))
+    assert not result.ok and len(server.requests) == 1
+    assert result.error_class == "BadRequestError"
+    assert "sk-test-not-a-real-key" not in (result.error or "")
+
+
+def test_timeout_is_retried_then_gives_up() -> None:
+    with StubLLMServer(default=Reply(GOOD, delay_s=1.5)) as server:
+        result = _call(_client(server, timeout_s=0.3, max_retries=1))
+    assert not result.ok
+    assert result.error_class in {"Timeout", "APIConnectionError"}
+    assert len(server.requests) == 2
+
+
+def test_retry_after_is_honoured() -> None:
+    with StubLLMServer([Reply(status=429, headers={"retry-after": "1"}), Reply(status=429), Reply(GOOD)]) as server:
+        result = _call(_client(server))
+    assert result.ok and len(server.requests) == 3
+    assert result.waits_s[0] == 1.0, "the server's Retry-After wins over the backoff"
+    assert result.waits_s[1] <= 0.05, "without Retry-After the (tiny, configured) backoff applies"
+
+
+def test_fenced_json_is_accepted() -> None:
+    with StubLLMServer([Reply(f"```json\n{GOOD}\n```")]) as server:
+        result = _call(_client(server))
+    assert result.ok and result.value.language == "de"
+
+
+def test_invalid_json_repaired_on_second_turn() -> None:
+    with StubLLMServer([Reply("{not json"), Reply(GOOD)]) as server:
+        result = _call(_client(server))
+    assert result.ok and len(server.requests) == 2
+    repair = server.requests[1]["body"]["messages"]
+    assert repair[-2]["role"] == "assistant" and repair[-2]["content"] == "{not json"
+    assert "did not validate" in repair[-1]["content"]
+
+
+def test_schema_invalid_json_repaired_with_errors_sent_back() -> None:
+    with StubLLMServer([Reply(json.dumps({"language": "de"})), Reply(GOOD)]) as server:
+        result = _call(_client(server))
+    assert result.ok
+    assert "tagline" in server.requests[1]["body"]["messages"][-1]["content"]
+
+
+def test_raw_output_kept_when_repairs_fail() -> None:
+    with StubLLMServer(default=Reply("still not json")) as server:
+        result = _call(_client(server, repair_turns=2))
+    assert not result.ok and len(server.requests) == 3
+    assert result.raw_output == "still not json" and result.error_class == "StructuredOutputError"
+
+
+def test_fallback_model_used_after_primary_keeps_failing() -> None:
+    with StubLLMServer([Reply(status=503)] * 3 + [Reply(GOOD, model="fallback-model-2")]) as server:
+        client = _client(server, max_retries=2, fallback_models=["openai/fallback-model"])
+        result = _call(client)
+    assert result.ok and result.model_used == "fallback-model-2"
+    assert len(server.requests) == 4
+    assert [r["body"]["model"] for r in server.requests] == ["stub-model"] * 3 + ["fallback-model"]
+
+
+def test_strip_fences_and_parse_errors_name_fields() -> None:
+    assert strip_code_fences("```json\n{\"a\": 1}\n```") == '{"a": 1}'
+    with pytest.raises(StructuredOutputError) as info:
+        parse_structured('{"language": "de", "tagline": 3}', Answer)
+    assert any(e.startswith("tagline") for e in info.value.errors)
+    assert any(e.startswith("description") for e in info.value.errors)
+
+
+def test_token_bucket_waits_instead_of_rejecting() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rpm=60, clock=lambda: now[0])
+
+    async def take(n: int) -> None:
+        for _ in range(n):
+            await bucket.acquire()
+
+    asyncio.run(take(60))  # the full bucket
+    assert bucket.tokens < 1
+    now[0] += 2.0  # two seconds refill two tokens at 1/s
+    asyncio.run(take(2))
+    assert bucket.tokens < 1
