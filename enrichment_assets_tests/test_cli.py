@@ -1,0 +1,76 @@
+"""The ``enrichment`` command and the headless ``dagster asset materialize`` path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from enrichment_assets.cli import main
+from enrichment_assets.partitions import organizations
+from enrichment_assets.storage.schema import llm_profiles
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_demo_run_and_status(enrichment_home: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["import", "demo"]).exit_code == 0
+    result = runner.invoke(main, ["run", "--organization", "demo-tierheim-nord"])
+    assert result.exit_code == 0, result.output
+    assert "demo-tierheim-nord" in result.output
+
+    # the run went into the persistent instance under ENRICHMENT_HOME/dagster
+    dagster_home = enrichment_home / "dagster"
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        assert "demo-tierheim-nord" in instance.get_dynamic_partitions(organizations.name)
+        assert "demo-paws-rescue" not in instance.get_dynamic_partitions(organizations.name)
+        assert len(instance.get_runs()) == 1
+
+    status = runner.invoke(main, ["status"])
+    assert status.exit_code == 0
+    line = next(l for l in status.output.splitlines() if "demo-tierheim-nord" in l)
+    cells = [c.strip() for c in line.strip("│ ").split("│")]
+    assert int(cells[1]) > 0 and int(cells[3]) > 0, cells  # listings, profiled
+
+
+def test_run_rejects_unknown_organization(enrichment_home: Path) -> None:
+    result = CliRunner().invoke(main, ["run", "--organization", "no-such-org"])
+    assert result.exit_code != 0
+    assert "no-such-org" in result.output
+
+
+def test_petfinder_import_requires_existing_file(enrichment_home: Path) -> None:
+    result = CliRunner().invoke(main, ["import", "petfinder", str(enrichment_home / "missing.csv")])
+    assert result.exit_code != 0 and "does not exist" in result.output
+
+
+def test_headless_dagster_materialize_of_registered_partition(enrichment_home: Path) -> None:
+    """`dagster asset materialize ... --partition <org>` for a partition registered earlier."""
+    runner = CliRunner()
+    assert runner.invoke(main, ["import", "demo"]).exit_code == 0
+    dagster_home = enrichment_home / "dagster"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        instance.add_dynamic_partitions(organizations.name, ["demo-paws-rescue"])
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "ENRICHMENT_HOME": str(enrichment_home)}
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m",
+         "enrichment_assets.definitions", "--select", "*", "--partition", "demo-paws-rescue"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    engine = sa.create_engine(f"sqlite:///{enrichment_home / 'enrichment.db'}")
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(llm_profiles.c.status, sa.func.count())
+                                     .where(llm_profiles.c.organization == "demo-paws-rescue")
+                                     .group_by(llm_profiles.c.status)).all())
+    engine.dispose()
+    assert statuses.get("ok", 0) > 0 and statuses.get("not_a_dog", 0) == 1
