@@ -135,3 +135,45 @@ def test_token_bucket_waits_instead_of_rejecting() -> None:
     now[0] += 2.0  # two seconds refill two tokens at 1/s
     asyncio.run(take(2))
     assert bucket.tokens < 1
+
+
+def _calls(client: LLMClient, n: int):
+    async def run():
+        return [await client.complete_structured([{"role": "user", "content": f"t{i}"}], Answer,
+                                                 task="translation") for i in range(n)]
+    return asyncio.run(run())
+
+
+def test_budget_stops_new_calls() -> None:
+    # each call costs 100 * 1e-6 + 50 * 2e-6 = 0.0002 USD
+    with StubLLMServer(default=Reply(GOOD)) as server:
+        results = _calls(_client(server, budget_usd=0.00025, max_concurrency=1), 4)
+    assert [r.ok for r in results] == [True, True, False, False]
+    assert len(server.requests) == 2, "no request may start once the budget is reached"
+    assert all(r.budget_exhausted and "run budget" in r.error for r in results[2:])
+
+
+def test_daily_cap_counts_spend_of_earlier_runs() -> None:
+    with StubLLMServer(default=Reply(GOOD)) as server:
+        settings = _client(server).settings
+        client = LLMClient(settings, already_spent_usd=5.0, daily_limit_usd=5.0)
+        result = _call(client)
+    assert result.budget_exhausted and len(server.requests) == 0
+    assert "daily budget" in result.error
+
+
+def test_circuit_breaker_stops_hammering_a_down_provider() -> None:
+    with StubLLMServer(default=Reply(status=503)) as server:
+        client = _client(server, max_retries=10, breaker_threshold=3, breaker_cooldown_s=600)
+        first, second = _calls(client, 2)
+    assert len(server.requests) == 3, "the circuit opens after 3 consecutive transient failures"
+    assert not first.ok and first.error.startswith("provider_unavailable")
+    assert not second.ok and second.attempts == 0 and second.error.startswith("provider_unavailable")
+
+
+def test_open_circuit_goes_to_fallback() -> None:
+    with StubLLMServer([Reply(status=503)] * 2, default=Reply(GOOD, model="fallback-model-2")) as server:
+        client = _client(server, max_retries=10, breaker_threshold=2, fallback_models=["openai/fallback-model"])
+        first, second = _calls(client, 2)
+    assert first.ok and second.ok
+    assert [r["body"]["model"] for r in server.requests] == ["stub-model"] * 2 + ["fallback-model"] * 2

@@ -8,6 +8,7 @@ from enrichment_assets.assets._metadata import md_table, percentile
 from enrichment_assets.assets.normalized import normalized_records
 from enrichment_assets.llm.prompts import load_prompt_config
 from enrichment_assets.partitions import organizations
+from enrichment_assets.pipeline.calls import spent_today_usd
 from enrichment_assets.pipeline.profiles import profile_organization
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.llm import DEFAULT_MODEL, LLMResource
@@ -36,8 +37,11 @@ def llm_profiles(context: dg.AssetExecutionContext, database: DatabaseResource,
                  llm: LLMResource) -> dg.MaterializeResult:
     org = context.partition_key
     config = load_prompt_config(org)
-    client = llm.client()
+    client = llm.client(spent_today_usd(database.engine) if llm.effective_daily_budget_usd else 0.0)
     result = profile_organization(database.engine, org, client, config)
+    exhausted = result.statuses.get("budget_exhausted", 0)
+    if exhausted:
+        context.log.warning(f"budget reached: {exhausted} left for the next run ({client.budget_message()})")
     for failure in result.failures[:5]:
         context.log.warning(f"profile failed: {failure}")
     eligible = result.listings - result.statuses.get("insufficient_source", 0) - result.statuses.get("not_a_dog", 0)
@@ -53,6 +57,7 @@ def llm_profiles(context: dg.AssetExecutionContext, database: DatabaseResource,
         "input_tokens": result.input_tokens,
         "output_tokens": result.output_tokens,
         "cost_usd": round(result.cost_usd, 6),
+        "budget_exhausted": exhausted,
         "cost_per_profile_usd": round(result.cost_usd / profiles_made, 6) if profiles_made else 0.0,
         "cost_unknown_calls": result.cost_unknown,
         "latency_p50_ms": percentile(result.latencies_ms, 0.5),

@@ -6,6 +6,7 @@ from enrichment_assets.assets._metadata import md_table
 from enrichment_assets.assets.profiles import llm_profiles
 from enrichment_assets.llm.prompts import load_prompt_config
 from enrichment_assets.partitions import organizations
+from enrichment_assets.pipeline.calls import spent_today_usd
 from enrichment_assets.pipeline.translations import translate_organization
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.llm import LLMResource
@@ -25,7 +26,11 @@ def translations(context: dg.AssetExecutionContext, database: DatabaseResource,
                  llm: LLMResource) -> dg.MaterializeResult:
     org = context.partition_key
     config = load_prompt_config(org)
-    result = translate_organization(database.engine, org, llm.client(), config)
+    client = llm.client(spent_today_usd(database.engine) if llm.effective_daily_budget_usd else 0.0)
+    result = translate_organization(database.engine, org, client, config)
+    exhausted = result.statuses.get("budget_exhausted", 0)
+    if exhausted:
+        context.log.warning(f"budget reached: {exhausted} left for the next run ({client.budget_message()})")
     for failure in result.failures[:5]:
         context.log.warning(f"translation failed: {failure}")
     return dg.MaterializeResult(metadata={
@@ -37,6 +42,7 @@ def translations(context: dg.AssetExecutionContext, database: DatabaseResource,
         "input_tokens": result.input_tokens,
         "output_tokens": result.output_tokens,
         "cost_usd": round(result.cost_usd, 6),
+        "budget_exhausted": exhausted,
         "rows_written": result.written,
         "rows_deleted": result.deleted,
         "preview": md_table(result.preview),

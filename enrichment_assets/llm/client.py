@@ -135,6 +135,7 @@ class CallResult:
     attempts: int = 0
     retries: int = 0
     waits_s: list[float] = field(default_factory=list)
+    budget_exhausted: bool = False
     error: str | None = None
     error_class: str | None = None
     raw_output: str | None = None
@@ -163,6 +164,64 @@ class LLMSettings:
     repair_turns: int = 2
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 30.0
+    budget_usd: float | None = None
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 60.0
+
+
+class Budget:
+    """Spend limit of one run in USD: once ``spent >= limit_usd`` no new request starts.
+
+    ``already_spent_usd`` counts spend made before this run that the limit also covers
+    (the daily cap). Requests in flight when the limit is reached still finish, so a run
+    may overshoot by at most ``max_concurrency`` requests.
+    """
+
+    def __init__(self, limit_usd: float | None, already_spent_usd: float = 0.0):
+        self.limit_usd = limit_usd
+        self.spent_usd = already_spent_usd
+
+    @property
+    def exhausted(self) -> bool:
+        return self.limit_usd is not None and self.spent_usd >= self.limit_usd
+
+    def add(self, cost_usd: float | None) -> None:
+        self.spent_usd += cost_usd or 0.0
+
+
+class CircuitBreaker:
+    """Stops calling a model after ``threshold`` consecutive transient failures.
+
+    The circuit stays open for ``cooldown_s`` seconds; then one request may try again
+    (half-open) and a success closes it.
+    """
+
+    def __init__(self, threshold: int, cooldown_s: float, clock: Callable[[], float] = time.monotonic):
+        self.threshold = max(1, threshold)
+        self.cooldown_s = cooldown_s
+        self.clock = clock
+        self.failures: dict[str, int] = {}
+        self.open_until: dict[str, float] = {}
+
+    def is_open(self, model: str) -> bool:
+        return self.clock() < self.open_until.get(model, float("-inf"))
+
+    def record(self, model: str, transient_failure: bool) -> None:
+        if not transient_failure:
+            self.failures[model] = 0
+            return
+        self.failures[model] = self.failures.get(model, 0) + 1
+        if self.failures[model] >= self.threshold:
+            self.open_until[model] = self.clock() + self.cooldown_s
+            self.failures[model] = 0
+
+
+class ProviderUnavailable(RuntimeError):
+    """Every model's circuit is open: the provider is treated as down for now."""
+
+
+class BudgetExhausted(RuntimeError):
+    """The run's (or day's) budget is spent: no new request may start."""
 
 
 class LLMClient:
@@ -171,10 +230,15 @@ class LLMClient:
     One client per run: it owns the concurrency semaphore and the rate limiter.
     """
 
-    def __init__(self, settings: LLMSettings):
+    def __init__(self, settings: LLMSettings, already_spent_usd: float = 0.0,
+                 daily_limit_usd: float | None = None):
         self.settings = settings
         self._semaphore: asyncio.Semaphore | None = None
         self._bucket: TokenBucket | None = None
+        self.budget = Budget(settings.budget_usd)
+        #: the day's cap across runs, pre-charged with spend already stored today
+        self.daily_budget = Budget(daily_limit_usd, already_spent_usd)
+        self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown_s)
 
     def _throttles(self) -> tuple[asyncio.Semaphore, TokenBucket | None]:
         if self._semaphore is None:
@@ -249,25 +313,42 @@ class LLMClient:
         )
         async for attempt in retrying:
             with attempt:
-                result.attempts += 1
-                if attempt.retry_state.attempt_number > 1:
-                    result.retries += 1
                 async with semaphore:
+                    if self.budget.exhausted or self.daily_budget.exhausted:
+                        raise BudgetExhausted(self.budget_message())
+                    if self.breaker.is_open(model):
+                        raise ProviderUnavailable(f"circuit open for {model} after repeated transient failures")
                     if bucket is not None:
                         await bucket.acquire()
+                    result.attempts += 1
+                    if attempt.retry_state.attempt_number > 1:
+                        result.retries += 1
                     started = time.perf_counter()
                     try:
                         response = await litellm.acompletion(**kwargs)
+                    except Exception as exc:
+                        self.breaker.record(model, is_transient(exc))
+                        raise
                     finally:
                         result.latency_ms += (time.perf_counter() - started) * 1000.0
+                    self.breaker.record(model, False)
                 usage = getattr(response, "usage", None)
                 result.input_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
                 result.output_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
                 cost = self._cost(response, model)
+                self.budget.add(cost)
+                self.daily_budget.add(cost)
                 result.cost_usd = None if (cost is None or result.cost_usd is None) else result.cost_usd + cost
                 result.model_used = getattr(response, "model", None) or model
                 return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def budget_message(self) -> str:
+        """Which budget is spent, with limit and spend (for logs and stored reasons)."""
+        if self.budget.exhausted:
+            return f"run budget of ${self.budget.limit_usd:.4f} reached (spent ${self.budget.spent_usd:.4f})"
+        return (f"daily budget of ${self.daily_budget.limit_usd:.4f} reached "
+                f"(spent ${self.daily_budget.spent_usd:.4f} today, UTC)")
 
     async def complete_structured(self, messages: list[dict[str, str]], schema: type[T],
                                   task: str = "profile") -> CallResult:
@@ -275,18 +356,29 @@ class LLMClient:
 
         The primary model is tried first; when it fails (after its transient retries, or
         with invalid output after the repair turns) each fallback model is tried in order.
-        Never raises for model errors: the :class:`CallResult` carries the failure.
+        Models whose circuit is open are skipped. When the run's or the day's budget is
+        spent, no request starts and the result has ``budget_exhausted`` set. Never raises
+        for model errors: the :class:`CallResult` carries the failure.
         """
         s = self.settings
         result = CallResult(model_requested=s.model)
         for model in [s.model, *s.fallback_models]:
+            if self.breaker.is_open(model):
+                result.error_class = "ProviderUnavailable"
+                result.error = f"provider_unavailable: circuit open for {model}"
+                continue
             convo = list(messages)
             for turn in range(1 + max(0, s.repair_turns)):
                 try:
                     response = await self._request(model, convo, task, schema, result)
+                except BudgetExhausted as exc:
+                    result.error_class, result.error, result.budget_exhausted = "BudgetExhausted", str(exc), True
+                    return result
                 except Exception as exc:  # noqa: BLE001 - stored as the failure
                     result.error_class = type(exc).__name__
                     result.error = redact(str(exc), [s.api_key])[:2000]
+                    if isinstance(exc, ProviderUnavailable):
+                        result.error = f"provider_unavailable: {result.error}"
                     break
                 text = response.choices[0].message.content or ""
                 try:

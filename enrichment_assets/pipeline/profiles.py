@@ -9,7 +9,6 @@ their status and never sent. Failures are stored as failures: no placeholder tex
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from enrichment_assets.domain.grounding import assess_source, find_boilerplate
 from enrichment_assets.domain.models import DogProfile, NormalizedListing, ProfileStatus
 from enrichment_assets.llm.client import CallResult, LLMClient
 from enrichment_assets.llm.prompts import PromptConfig, render_profile_messages
+from enrichment_assets.pipeline.calls import call_status, ledger_row, record_calls, run_structured_calls
 from enrichment_assets.pipeline.normalize import load_listings
 from enrichment_assets.storage.database import sync_rows, utcnow
 from enrichment_assets.storage.schema import llm_profiles
@@ -77,10 +77,11 @@ def _call_row(row: dict[str, Any], call: CallResult) -> dict[str, Any]:
         model_used=call.model_used, input_tokens=call.input_tokens, output_tokens=call.output_tokens,
         cost_usd=call.cost_usd or 0.0, latency_ms=round(call.latency_ms, 3), attempts=call.attempts,
     )
-    if call.ok:
+    status = call_status(call)
+    if status == "ok":
         row.update(status=ProfileStatus.OK.value, profile=call.value.model_dump(mode="json"))
     else:
-        row.update(status=ProfileStatus.FAILED.value, reason=call.error, error_class=call.error_class,
+        row.update(status=status, reason=call.error, error_class=call.error_class,
                    raw_output=call.raw_output)
     return row
 
@@ -102,7 +103,8 @@ def profile_organization(
     """Profile every listing of ``organization`` that needs it and store one row each.
 
     Returns counts per status (adding up to the number of listings), calls, retries,
-    tokens, cost, latencies and the model mix of the calls made in this run.
+    tokens, cost, latencies and the model mix of the calls made in this run. Every call
+    that sent a request is appended to the ``llm_calls`` ledger.
     """
     listings = load_listings(engine, organization)
     stored = load_profile_rows(engine, organization)
@@ -136,19 +138,14 @@ def profile_organization(
         if on_progress:
             on_progress(1)
 
-    async def run_calls() -> list[CallResult]:
-        async def one(listing: NormalizedListing, usable: str) -> CallResult:
-            messages = render_profile_messages(listing, config, description=usable)
-            call = await client.complete_structured(messages, DogProfile, task="profile")
-            if on_progress:
-                on_progress(1)
-            return call
-        return await asyncio.gather(*(one(l, text) for l, _, text in to_call))
-
-    calls = asyncio.run(run_calls()) if to_call else []
+    calls = run_structured_calls(
+        client, [render_profile_messages(l, config, description=text) for l, _, text in to_call],
+        DogProfile, "profile", on_progress)
     models: Counter[str] = Counter()
+    ledger = []
     for (listing, row, _), call in zip(to_call, calls):
         rows.append(_call_row(row, call))
+        ledger.append(ledger_row(organization, listing.external_id, "profile", prompt_version, call))
         statuses[row["status"]] += 1
         result.calls += call.attempts
         result.retries += call.retries
@@ -161,10 +158,11 @@ def profile_organization(
         result.latencies_ms.append(call.latency_ms)
         if call.model_used:
             models[call.model_used] += 1
-        if not call.ok:
+        if not call.ok and not call.budget_exhausted:
             result.failures.append(f"{listing.external_id}: {call.error_class}: {call.error}")
     with engine.begin() as conn:
         result.written = sync_rows(conn, llm_profiles, rows).written
+        record_calls(conn, ledger)
     result.statuses = dict(statuses)
     result.models = dict(models)
     for row in rows[:10]:

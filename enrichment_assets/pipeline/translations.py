@@ -6,7 +6,6 @@ version or the model changed (``source_hash``) or the stored one failed.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,8 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from enrichment_assets.domain.models import DogProfile, NormalizedListing, TranslatedProfileText
-from enrichment_assets.llm.client import CallResult, LLMClient
+from enrichment_assets.llm.client import LLMClient
 from enrichment_assets.llm.prompts import PromptConfig, render_translation_messages
+from enrichment_assets.pipeline.calls import call_status, ledger_row, record_calls, run_structured_calls
 from enrichment_assets.pipeline.normalize import load_listings
 from enrichment_assets.pipeline.profiles import load_profile_rows
 from enrichment_assets.storage.database import stable_hash, sync_rows, utcnow
@@ -93,17 +93,13 @@ def translate_organization(
             }
             jobs.append((listing, DogProfile.model_validate(profile_row["profile"]), language, row))
 
-    async def run_calls() -> list[CallResult]:
-        async def one(listing, profile, language) -> CallResult:
-            messages = render_translation_messages(profile, listing, language, config)
-            call = await client.complete_structured(messages, TranslatedProfileText, task="translation")
-            if on_progress:
-                on_progress(1)
-            return call
-        return await asyncio.gather(*(one(l, p, lang) for l, p, lang, _ in jobs))
-
-    calls = asyncio.run(run_calls()) if jobs else []
+    calls = run_structured_calls(
+        client, [render_translation_messages(p, l, lang, config) for l, p, lang, _ in jobs],
+        TranslatedProfileText, "translation", on_progress)
+    ledger = []
     for (listing, _, language, row), call in zip(jobs, calls):
+        ledger.append(ledger_row(organization, f"{listing.external_id}/{language}", "translation",
+                                 config.prompt_version, call))
         row.update(model_used=call.model_used, input_tokens=call.input_tokens,
                    output_tokens=call.output_tokens, cost_usd=call.cost_usd or 0.0,
                    latency_ms=round(call.latency_ms, 3), attempts=call.attempts)
@@ -115,7 +111,7 @@ def translate_organization(
         elif value is not None:
             row.update(status="ok", tagline=value.tagline, description=value.description)
         else:
-            row.update(status="failed", reason=call.error, error_class=call.error_class,
+            row.update(status=call_status(call), reason=call.error, error_class=call.error_class,
                        raw_output=call.raw_output)
             result.failures.append(f"{listing.external_id}/{language}: {call.error_class}: {call.error}")
         statuses[row["status"]] += 1
@@ -126,6 +122,7 @@ def translate_organization(
         rows.append(row)
     with engine.begin() as conn:
         result.written = sync_rows(conn, translations, rows).written
+        record_calls(conn, ledger)
         for external_id, language in sorted(set(stored) - wanted):
             result.deleted += conn.execute(sa.delete(translations).where(
                 translations.c.organization == organization, translations.c.external_id == external_id,

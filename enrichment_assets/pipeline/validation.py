@@ -57,7 +57,7 @@ class TranslationRow(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     language: str
-    status: Literal["ok", "failed", "blocked_by_check"]
+    status: Literal["ok", "failed", "budget_exhausted", "blocked_by_check"]
     tagline: str | None
     description: str | None
     reason: str | None

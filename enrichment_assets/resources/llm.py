@@ -17,6 +17,16 @@ def _env(name: str) -> str | None:
     return value if value not in (None, "") else None
 
 
+def _float_env(name: str) -> float | None:
+    value = _env(name)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}={value!r}: not a number") from exc
+
+
 class LLMResource(dg.ConfigurableResource):
     """LiteLLM model settings; unset fields fall back to environment variables.
 
@@ -28,6 +38,8 @@ class LLMResource(dg.ConfigurableResource):
     | api_key               | ENRICHMENT_LLM_API_KEY           | provider variable (e.g. GEMINI_API_KEY) |
     | max_concurrency       | ENRICHMENT_LLM_MAX_CONCURRENCY   | 4                |
     | requests_per_minute   | ENRICHMENT_LLM_RPM               | unlimited        |
+    | budget_usd            | ENRICHMENT_LLM_BUDGET_USD        | unlimited (per run) |
+    | daily_budget_usd      | ENRICHMENT_LLM_DAILY_BUDGET_USD  | unlimited (per UTC day, all runs) |
 
     ``offline/rules`` is a deterministic rule-based provider (not an LLM) that needs no
     network and no key. The API key is never logged or stored.
@@ -45,6 +57,10 @@ class LLMResource(dg.ConfigurableResource):
     translation_temperature: float = 0.0
     input_cost_per_token: float | None = Field(default=None, description="USD, for models LiteLLM has no price for")
     output_cost_per_token: float | None = None
+    budget_usd: float | None = Field(default=None, description="Spend limit per run (USD)")
+    daily_budget_usd: float | None = Field(default=None, description="Spend limit per UTC day across runs (USD)")
+    breaker_threshold: int = Field(default=5, description="Consecutive transient failures that open a model's circuit")
+    breaker_cooldown_s: float = 60.0
 
     def llm_settings(self) -> LLMSettings:
         """Effective settings: config first, then environment, then defaults."""
@@ -52,7 +68,7 @@ class LLMResource(dg.ConfigurableResource):
         if fallbacks is None:
             fallbacks = [m.strip() for m in (_env("ENRICHMENT_LLM_FALLBACK_MODELS") or "").split(",") if m.strip()]
         concurrency = self.max_concurrency or int(_env("ENRICHMENT_LLM_MAX_CONCURRENCY") or 4)
-        rpm = self.requests_per_minute or (float(_env("ENRICHMENT_LLM_RPM")) if _env("ENRICHMENT_LLM_RPM") else None)
+        rpm = self.requests_per_minute or _float_env("ENRICHMENT_LLM_RPM")
         return LLMSettings(
             model=self.model or _env("ENRICHMENT_LLM_MODEL") or DEFAULT_MODEL,
             fallback_models=fallbacks,
@@ -65,11 +81,24 @@ class LLMResource(dg.ConfigurableResource):
             temperature={"profile": self.profile_temperature, "translation": self.translation_temperature},
             input_cost_per_token=self.input_cost_per_token,
             output_cost_per_token=self.output_cost_per_token,
+            budget_usd=self.budget_usd if self.budget_usd is not None else _float_env("ENRICHMENT_LLM_BUDGET_USD"),
+            breaker_threshold=self.breaker_threshold,
+            breaker_cooldown_s=self.breaker_cooldown_s,
         )
 
-    def client(self) -> LLMClient:
-        """A new client (own semaphore and rate limiter) for one materialization."""
-        return LLMClient(self.llm_settings())
+    @property
+    def effective_daily_budget_usd(self) -> float | None:
+        if self.daily_budget_usd is not None:
+            return self.daily_budget_usd
+        return _float_env("ENRICHMENT_LLM_DAILY_BUDGET_USD")
+
+    def client(self, spent_today_usd: float = 0.0) -> LLMClient:
+        """A new client (own semaphore, rate limiter, budget, breaker) for one materialization.
+
+        ``spent_today_usd``: spend already recorded today, charged against the daily cap.
+        """
+        return LLMClient(self.llm_settings(), already_spent_usd=spent_today_usd,
+                         daily_limit_usd=self.effective_daily_budget_usd)
 
     @property
     def effective_model(self) -> str:

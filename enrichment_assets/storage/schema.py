@@ -136,3 +136,25 @@ translations = sa.Table(
 
 #: Columns a re-run may change without the row's content changing.
 VOLATILE_COLUMNS = frozenset({"updated_at", "last_seen_at", "processed_at", "rejected_at"})
+
+#: Append-only ledger: one row per model call (a listing's profile or one translation,
+#: all attempts and repair turns included). The daily budget sums ``cost_usd`` here.
+llm_calls = sa.Table(
+    "llm_calls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("organization", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(200), nullable=False),
+    sa.Column("task", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("model_requested", sa.String(200), nullable=False),
+    sa.Column("model_used", sa.String(200)),
+    sa.Column("prompt_version", sa.String(100), nullable=False),
+    sa.Column("input_tokens", sa.Integer, nullable=False),
+    sa.Column("output_tokens", sa.Integer, nullable=False),
+    sa.Column("cost_usd", sa.Float, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("error_class", sa.String(100)),
+    sa.Column("called_at", sa.DateTime, nullable=False, index=True),
+)
