@@ -12,7 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass
@@ -30,9 +30,11 @@ class Reply:
 class StubLLMServer:
     """Context manager running the stub server in a thread; ``api_base`` ends in ``/v1``."""
 
-    def __init__(self, replies: list[Reply] | None = None, default: Reply | None = None):
+    def __init__(self, replies: list[Reply] | None = None, default: Reply | None = None,
+                 responder: Callable[[dict[str, Any]], Reply] | None = None):
         self.replies: deque[Reply] = deque(replies or [])
         self.default = default
+        self.responder = responder
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         server = self
@@ -48,6 +50,8 @@ class StubLLMServer:
                     server.requests.append({"path": self.path, "body": body,
                                             "authorization": self.headers.get("authorization")})
                     reply = server.replies.popleft() if server.replies else server.default
+                if reply is None and server.responder is not None:
+                    reply = server.responder(body)
                 if reply is None:
                     reply = Reply(status=500, content="script exhausted")
                 if reply.delay_s:
@@ -92,3 +96,20 @@ class StubLLMServer:
     def __exit__(self, *exc: Any) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def model_like_responder(body: dict[str, Any]) -> Reply:
+    """Answer a profile or translation request the way a well-behaved model would.
+
+    Uses the offline rules on the request's data block, so answers are valid, grounded
+    and deterministic; the reply's model name says it came from the stub.
+    """
+    from enrichment_assets.llm.offline import profile_from_facts, translate_profile
+    from enrichment_assets.llm.prompts import LISTING_TAG, PROFILE_TAG, parse_data_block
+
+    text = body["messages"][-1]["content"]
+    if f"<{LISTING_TAG}>" in text:
+        answer = profile_from_facts(parse_data_block(text, LISTING_TAG))
+    else:
+        answer = translate_profile(parse_data_block(text, PROFILE_TAG))
+    return Reply(answer.model_dump_json(), model="stub-llm-1")
