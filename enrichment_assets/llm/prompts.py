@@ -54,7 +54,8 @@ class PromptConfig(BaseModel):
 
     ``min_source_chars``: usable description characters below which a listing is stored as
     ``insufficient_source`` and never sent to a model (default 150, from the production
-    system's experience that shorter texts yield invented profiles).
+    system's experience that shorter texts yield invented profiles). ``cliches``: phrases a
+    description should not use (the quality rubric penalises them; the prompt lists them).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -66,6 +67,7 @@ class PromptConfig(BaseModel):
     glossary: dict[str, str] = Field(default_factory=dict)
     min_source_chars: int = Field(default=150, ge=0)
     boilerplate: list[str] = Field(default_factory=list)
+    cliches: list[str] = Field(default_factory=list)
 
     @property
     def prompt_version(self) -> str:
@@ -75,7 +77,7 @@ class PromptConfig(BaseModel):
         """
         payload = json.dumps(
             [self.system_prompt, self.profile_prompt, self.translation_prompt, self.glossary,
-             self.min_source_chars, self.boilerplate],
+             self.min_source_chars, self.boilerplate, self.cliches],
             sort_keys=True, ensure_ascii=False,
         )
         digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:8]
@@ -237,6 +239,7 @@ def render_profile_messages(
             "listing": render_data_block(LISTING_TAG, listing_facts(listing, description)),
             "schema": schema,
             "glossary": _glossary_text(config.glossary),
+            "cliches": ", ".join(f'"{c}"' for c in config.cliches) or "(none)",
         },
     )
     return [
