@@ -137,10 +137,8 @@ def print_status() -> None:
     import pandas as pd
 
     from enrichment_assets.pipeline.status import organization_summary
-    from enrichment_assets.storage.database import create_db_engine, upgrade_to_head
 
-    engine = create_db_engine(settings.database_url())
-    upgrade_to_head(engine)
+    engine = _engine()
     frame = organization_summary(engine)
     engine.dispose()
     table = Table(title="enrichment status")
@@ -153,6 +151,71 @@ def print_status() -> None:
         table.add_row("TOTAL", *[str(int(totals[c])) if c in totals else "" for c in frame.columns[1:]],
                       style="bold")
     console.print(table)
+
+
+@main.command("backfill")
+@click.option("--organization", "organizations", multiple=True, help="Organization key (repeatable).")
+@click.option("--all", "all_partitions", is_flag=True, help="Every registered organization partition.")
+@click.option("--job", type=click.Choice(["reprofile", "enrich_organization"]), default="reprofile",
+              show_default=True, help="reprofile: llm_profiles and downstream; enrich_organization: every asset.")
+def backfill_cmd(organizations: tuple[str, ...], all_partitions: bool, job: str) -> None:
+    """Launch a Dagster backfill of organization partitions; the daemon executes its runs.
+
+    Wraps `dagster job backfill` against the persistent instance: runs are queued and
+    executed by the daemon of `make dev` (or a deployed dagster-daemon), and show in the
+    UI's backfills view, like a backfill launched from the partitions view.
+    """
+    import subprocess
+
+    from enrichment_assets.partitions import organizations as orgs_def
+
+    if bool(organizations) == all_partitions:
+        raise click.UsageError("give --organization KEY (repeatable) or --all")
+    instance = _instance()
+    known = instance.get_dynamic_partitions(orgs_def.name)
+    selected = sorted(known) if all_partitions else list(organizations)
+    unknown = sorted(set(selected) - set(known))
+    if unknown:
+        raise click.UsageError(f"not registered as partitions: {', '.join(unknown)} (run `enrichment run` first)")
+    if not selected:
+        raise click.UsageError("no organization partitions registered yet")
+    command = [str(Path(sys.executable).parent / "dagster"), "job", "backfill", "-m",
+               "enrichment_assets.definitions", "-j", job, "--partitions", ",".join(selected), "--noprompt"]
+    proc = subprocess.run(command, capture_output=True, text=True)
+    output = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0:
+        raise click.ClickException(f"dagster job backfill failed:\n{output[-2000:]}")
+    launched = next((line for line in output.splitlines() if "backfill" in line.lower()), output[-200:])
+    console.print(f"{launched.strip()} ({len(selected)} partitions of job {job}; the daemon runs them)")
+
+
+@main.command("alerts")
+@click.option("--limit", type=int, default=20, show_default=True)
+def alerts_cmd(limit: int) -> None:
+    """Recent alerts from failed asset checks and runs, newest first."""
+    from enrichment_assets.pipeline.alerts import recent_alerts
+
+    frame = recent_alerts(_engine(), limit)
+    if frame.empty:
+        console.print("no alerts")
+        return
+    table = Table(title="recent alerts")
+    for column in ("created_at", "severity", "kind", "check_name", "partition", "summary", "delivered_at", "attempts"):
+        table.add_column(column, overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(f"{row.created_at:%Y-%m-%d %H:%M}", row.severity, row.kind, row.check_name or "-",
+                      row.partition or "-", (row.summary or "")[:120],
+                      "-" if row.delivered_at is None or row.delivered_at != row.delivered_at
+                      else f"{row.delivered_at:%H:%M:%S}", str(row.attempts))
+    console.print(table)
+
+
+def _engine():
+    from enrichment_assets.storage.database import create_db_engine, upgrade_to_head
+
+    engine = create_db_engine(settings.database_url())
+    upgrade_to_head(engine)
+    return engine
 
 
 @main.command("status")

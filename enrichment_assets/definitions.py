@@ -3,7 +3,9 @@
 import dagster as dg
 
 from enrichment_assets.assets import all_assets
-from enrichment_assets.automation.jobs import enrich_organization_job
+from enrichment_assets.automation.alerts import check_alert_sensor, run_failure_alert_sensor
+from enrichment_assets.automation.jobs import enrich_organization_job, reprofile_job
+from enrichment_assets.automation.schedules import weekly_reprofile_schedule
 from enrichment_assets.automation.sensors import new_scrape_sensor
 from enrichment_assets.checks.schema import schema_checks
 from enrichment_assets.resources.database import DatabaseResource
@@ -19,8 +21,9 @@ def default_resources() -> dict:
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=schema_checks,
-    jobs=[enrich_organization_job],
-    sensors=[new_scrape_sensor],
+    jobs=[enrich_organization_job, reprofile_job],
+    sensors=[new_scrape_sensor, check_alert_sensor, run_failure_alert_sensor],
+    schedules=[weekly_reprofile_schedule],
     resources=default_resources(),
     # One process per run: steps share the migrated engine and litellm's import, and
     # organization runs (not steps) are the unit of parallelism.

@@ -5,7 +5,7 @@
 | ENRICHMENT_HOME           | ``.enrichment/`` in the working directory |
 | ENRICHMENT_LANDING_DIR    | ``<ENRICHMENT_HOME>/landing``             |
 | ENRICHMENT_DATABASE_URL   | ``sqlite:///<ENRICHMENT_HOME>/enrichment.db`` |
-| DAGSTER_HOME              | ``<ENRICHMENT_HOME>/dagster``             |
+| DAGSTER_HOME              | ``<ENRICHMENT_HOME>/dagster`` (SQLite), or ``<ENRICHMENT_HOME>/dagster-postgres`` when ENRICHMENT_DAGSTER_PG_URL is set |
 """
 
 from __future__ import annotations
@@ -33,21 +33,36 @@ def database_url() -> str:
     return f"sqlite:///{enrichment_home() / 'enrichment.db'}"
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def dagster_postgres_url() -> str | None:
+    """``ENRICHMENT_DAGSTER_PG_URL``: Dagster's own storage on PostgreSQL when set."""
+    return os.environ.get("ENRICHMENT_DAGSTER_PG_URL") or None
+
+
 def dagster_home() -> Path:
     """The persistent Dagster instance folder shared by ``enrichment run`` and ``make dev``."""
     env = os.environ.get("DAGSTER_HOME")
-    return Path(env).resolve() if env else enrichment_home() / "dagster"
+    if env:
+        return Path(env).resolve()
+    return enrichment_home() / ("dagster-postgres" if dagster_postgres_url() else "dagster")
 
 
 def prepare_dagster_home() -> Path:
-    """Create the Dagster instance folder with a ``dagster.yaml`` (telemetry off) if missing.
+    """Create the Dagster instance folder with a ``dagster.yaml`` if missing; return it.
 
-    The embedded instance uses Dagster's default SQLite storage in that folder; the
-    top-level ``dagster.yaml`` is the PostgreSQL-backed one for production.
+    With ``ENRICHMENT_DAGSTER_PG_URL`` set, the folder gets the project's top-level
+    ``dagster.yaml`` (PostgreSQL storage, queued run coordinator with the model-run limit,
+    run monitoring); otherwise a file that only turns telemetry off, so Dagster keeps its
+    default SQLite storage in the folder.
     """
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        if dagster_postgres_url():
+            config.write_text((PROJECT_ROOT / "dagster.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+        else:
+            config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     return home

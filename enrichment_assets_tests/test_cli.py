@@ -74,3 +74,22 @@ def test_headless_dagster_materialize_of_registered_partition(enrichment_home: P
                                      .group_by(llm_profiles.c.status)).all())
     engine.dispose()
     assert statuses.get("ok", 0) > 0 and statuses.get("not_a_dog", 0) == 1
+
+
+def test_backfill_launches_a_dagster_backfill_for_the_daemon(enrichment_home: Path) -> None:
+    runner = CliRunner()
+    assert "--organization KEY" in runner.invoke(main, ["backfill"]).output
+    dagster_home = enrichment_home / "dagster"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        instance.add_dynamic_partitions(organizations.name, ["org-a", "org-b"])
+    assert "not registered" in runner.invoke(main, ["backfill", "--organization", "org-c"]).output
+    result = runner.invoke(main, ["backfill", "--all"])
+    assert result.exit_code == 0, result.output
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        backfills = instance.get_backfills()
+        runs = instance.get_runs()
+    assert len(backfills) == 1 and sorted(backfills[0].partition_names) == ["org-a", "org-b"]
+    assert sorted(r.tags["dagster/partition"] for r in runs) == ["org-a", "org-b"]
+    assert all(r.job_name == "reprofile" and r.tags.get("enrichment/llm") == "true" for r in runs)

@@ -1,9 +1,27 @@
-"""Jobs: the whole flow for one organization partition."""
+"""Jobs: the whole flow per organization, and the re-profile flow from llm_profiles down.
+
+Both carry the tag ``enrichment/llm=true`` so the queued run coordinator in the top-level
+``dagster.yaml`` can limit how many organization runs call a model at once.
+"""
 
 import dagster as dg
+
+LLM_TAG = {"enrichment/llm": "true"}
 
 enrich_organization_job = dg.define_asset_job(
     name="enrich_organization",
     selection=dg.AssetSelection.all(),
+    tags=LLM_TAG,
     description="Every asset (and its checks) of one organization: raw -> normalized -> profiles -> scores, translations.",
+)
+
+reprofile_job = dg.define_asset_job(
+    name="reprofile",
+    selection=dg.AssetSelection.assets("llm_profiles").downstream(),
+    tags=LLM_TAG,
+    description=(
+        "llm_profiles and everything downstream for one organization. Profiling is incremental, "
+        "so only listings whose content, prompt version or model changed (or that failed or hit "
+        "the budget) are sent to the model."
+    ),
 )

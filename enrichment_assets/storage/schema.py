@@ -158,3 +158,25 @@ llm_calls = sa.Table(
     sa.Column("error_class", sa.String(100)),
     sa.Column("called_at", sa.DateTime, nullable=False, index=True),
 )
+
+#: Alerts from failed asset checks and failed runs. ``dedupe_key`` makes each alert
+#: unique (check execution record id, or run id); ``delivered_to`` lists sha256 prefixes
+#: of the notification URLs that accepted it (URLs may hold tokens: never stored).
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dedupe_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("check_name", sa.String(200)),
+    sa.Column("asset", sa.String(200)),
+    sa.Column("partition", sa.String(64)),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("delivered_at", sa.DateTime),
+    sa.Column("delivered_to", JSONType, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+)

@@ -1,0 +1,129 @@
+"""Schedules and alert sensors with instance_for_test and build_*_context."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from enrichment_assets.assets import all_assets
+from enrichment_assets.automation.alerts import check_alert_sensor, run_failure_alert_sensor
+from enrichment_assets.automation.schedules import weekly_reprofile_schedule
+from enrichment_assets.checks.schema import schema_checks
+from enrichment_assets.definitions import defs
+from enrichment_assets.partitions import organizations
+from enrichment_assets.pipeline.alerts import Alert, deliver_pending, recent_alerts, store_alerts
+from enrichment_assets.resources.database import DatabaseResource
+from enrichment_assets.resources.landing import LandingResource
+from enrichment_assets.resources.llm import LLMResource
+from enrichment_assets.sources.demo import import_demo
+from enrichment_assets.storage.schema import alerts, translations
+from enrichment_assets_tests.webhook_receiver import WebhookReceiver
+
+
+def test_schedule_requests_every_organization_idempotently() -> None:
+    with dg.instance_for_test() as instance:
+        when = datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
+        empty = weekly_reprofile_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
+        assert isinstance(empty, dg.SkipReason)
+        instance.add_dynamic_partitions(organizations.name, ["org-b", "org-a"])
+        first = weekly_reprofile_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
+        again = weekly_reprofile_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
+        later = weekly_reprofile_schedule(dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)))
+    assert [r.partition_key for r in first] == ["org-a", "org-b"]
+    assert [r.run_key for r in first] == [r.run_key for r in again], "same tick, same run keys"
+    assert not {r.run_key for r in first} & {r.run_key for r in later}
+    schedule = defs.get_repository_def().get_schedule_def("weekly_reprofile_schedule")
+    assert schedule.cron_schedule == "0 3 * * 1" and schedule.execution_timezone == "UTC"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert {k.to_user_string() for k in defs.get_repository_def().get_job("reprofile")
+            .asset_layer.selected_asset_keys} == {"llm_profiles", "quality_scores", "translations"}
+
+
+def test_alerts_are_stored_once_and_redelivered_until_accepted(tmp_path: Path) -> None:
+    engine = DatabaseResource(url=f"sqlite:///{tmp_path / 'db.sqlite'}").engine
+    alert = Alert(dedupe_key="check:1", kind="check", severity="ERROR", summary="3 invalid rows",
+                  check_name="translations_schema_valid", asset="translations", partition="org-a")
+    assert store_alerts(engine, [alert, alert]) == 1
+    assert store_alerts(engine, [alert]) == 0
+    with WebhookReceiver(fail_first=1) as receiver:
+        first = deliver_pending(engine, [receiver.url])
+        assert first.failed == 1 and receiver.received == []
+        second = deliver_pending(engine, [receiver.url])
+        assert second.delivered == 1
+        third = deliver_pending(engine, [receiver.url])
+        assert third.delivered == third.failed == 0
+    assert len(receiver.received) == 1 and "translations_schema_valid" in receiver.received[0]["title"]
+    table = recent_alerts(engine)
+    assert len(table) == 1 and table.loc[0, "attempts"] == 2
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(alerts.c.delivered_to, alerts.c.last_error)).one()
+    assert receiver.url not in json.dumps(stored[0]) and stored[1] is None
+
+
+@pytest.fixture
+def failing_translation_check(tmp_path: Path):
+    """An instance with one failed translations_schema_valid evaluation for demo-paws-rescue."""
+    landing = tmp_path / "landing"
+    import_demo(landing)
+    database = DatabaseResource(url=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    resources = {"database": database, "llm": LLMResource(), "landing": LandingResource(path=str(landing))}
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(organizations.name, ["demo-paws-rescue"])
+        assert dg.materialize([*all_assets, *schema_checks], partition_key="demo-paws-rescue",
+                              instance=instance, resources=resources).success
+        # corrupt one stored translation: a rerun reuses it, so the schema check must catch it
+        with database.engine.begin() as conn:
+            conn.execute(sa.update(translations).where(translations.c.language == "de").values(description=""))
+        rerun = dg.materialize([*all_assets, *schema_checks], partition_key="demo-paws-rescue",
+                               instance=instance, resources=resources, raise_on_error=False)
+        failed = [c for c in rerun.get_asset_check_evaluations() if not c.passed]
+        assert [c.check_name for c in failed] == ["translations_schema_valid"]
+        assert not rerun.success, "a failed blocking ERROR check fails the run"
+        instance.failed_run = rerun  # for the run-failure sensor test
+        yield instance, database
+
+
+def test_check_alert_sensor_alerts_once_with_cursor(failing_translation_check, monkeypatch) -> None:
+    instance, database = failing_translation_check
+    repo = defs.get_repository_def()
+    with WebhookReceiver() as receiver:
+        monkeypatch.setenv("ENRICHMENT_ALERT_URLS", receiver.url)
+        with dg.build_sensor_context(instance=instance, repository_def=repo,
+                                     resources={"database": database}) as ctx:
+            check_alert_sensor(ctx)
+            cursor = ctx.cursor
+        assert "translations_schema_valid" in cursor
+        with dg.build_sensor_context(instance=instance, repository_def=repo, cursor=cursor,
+                                     resources={"database": database}) as again:
+            check_alert_sensor(again)
+        # even without the cursor, the stored dedupe key prevents a second alert
+        with dg.build_sensor_context(instance=instance, repository_def=repo,
+                                     resources={"database": database}) as fresh:
+            check_alert_sensor(fresh)
+    assert len(receiver.received) == 1
+    message = receiver.received[0]
+    assert "demo-paws-rescue" in message["title"] and "invalid_rows" in message["message"]
+    with database.engine.connect() as conn:
+        rows = conn.execute(sa.select(alerts.c.severity, alerts.c.partition, alerts.c.delivered_at)).all()
+    assert len(rows) == 1 and rows[0][0] == "ERROR" and rows[0][1] == "demo-paws-rescue" and rows[0][2]
+
+
+def test_run_failure_becomes_one_alert(failing_translation_check) -> None:
+    instance, database = failing_translation_check
+    run = instance.failed_run
+    for _ in range(2):
+        with dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert_sensor", dagster_instance=instance, dagster_run=run.dagster_run,
+            dagster_event=run.get_run_failure_event(), resources={"database": database},
+        ) as ctx:
+            run_failure_alert_sensor(ctx.for_run_failure())
+    with database.engine.connect() as conn:
+        rows = conn.execute(sa.select(alerts.c.kind, alerts.c.run_id, alerts.c.summary)).all()
+    assert len(rows) == 1 and rows[0][0] == "run" and rows[0][1] == run.run_id
+    assert "translations_schema_valid" in rows[0][2]
