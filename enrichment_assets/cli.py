@@ -179,9 +179,12 @@ def backfill_cmd(organizations: tuple[str, ...], all_partitions: bool, job: str)
         raise click.UsageError(f"not registered as partitions: {', '.join(unknown)} (run `enrichment run` first)")
     if not selected:
         raise click.UsageError("no organization partitions registered yet")
-    command = [str(Path(sys.executable).parent / "dagster"), "job", "backfill", "-m",
-               "enrichment_assets.definitions", "-j", job, "--partitions", ",".join(selected), "--noprompt"]
-    proc = subprocess.run(command, capture_output=True, text=True)
+    # Through workspace.yaml, so the runs name the code location the daemon and the UI load
+    # ("enrichment_assets"); with -m they would name the module and the daemon drops them.
+    command = [str(Path(sys.executable).parent / "dagster"), "job", "backfill",
+               "-w", str(settings.PROJECT_ROOT / "workspace.yaml"), "-l", "enrichment_assets",
+               "-j", job, "--partitions", ",".join(selected), "--noprompt"]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=settings.PROJECT_ROOT)
     output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0:
         raise click.ClickException(f"dagster job backfill failed:\n{output[-2000:]}")

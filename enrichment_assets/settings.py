@@ -66,3 +66,8 @@ def prepare_dagster_home() -> Path:
         else:
             config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     return home
+
+
+def sensor_interval_s() -> int:
+    """Minimum seconds between sensor ticks (``ENRICHMENT_SENSOR_INTERVAL_S``, default 30)."""
+    return int(os.environ.get("ENRICHMENT_SENSOR_INTERVAL_S") or 30)

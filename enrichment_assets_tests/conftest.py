@@ -35,9 +35,9 @@ def _pg_unavailable(reason: str):
     pytest.skip(f"no PostgreSQL server at {PG_ADMIN_URL.split('@')[-1]}: {reason}")
 
 
-@pytest.fixture
-def postgres_url() -> str:
-    """URL of a new, empty PostgreSQL database, dropped after the test.
+@pytest.fixture(scope="module")
+def postgres_databases():
+    """Factory of new, empty PostgreSQL databases (URLs), dropped after the test module.
 
     Skips when no server answers on 127.0.0.1:5432, except with CI set: then it fails, so a
     green CI always means the PostgreSQL tests ran.
@@ -48,16 +48,28 @@ def postgres_url() -> str:
             conn.execute(sa.text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any connection problem means no server
         _pg_unavailable(str(exc).splitlines()[0])
-    name = f"enrichment_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"enrichment_test_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
     try:
-        yield url
+        yield create
     finally:
         with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for name in created:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_databases) -> str:
+    """URL of a new, empty PostgreSQL database, dropped after the test."""
+    return postgres_databases()
 
 
 @pytest.fixture

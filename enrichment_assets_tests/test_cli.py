@@ -93,3 +93,5 @@ def test_backfill_launches_a_dagster_backfill_for_the_daemon(enrichment_home: Pa
     assert len(backfills) == 1 and sorted(backfills[0].partition_names) == ["org-a", "org-b"]
     assert sorted(r.tags["dagster/partition"] for r in runs) == ["org-a", "org-b"]
     assert all(r.job_name == "reprofile" and r.tags.get("enrichment/llm") == "true" for r in runs)
+    # the daemon resolves runs by the workspace's code location name, not the module
+    assert {r.remote_job_origin.location_name for r in runs} == {"enrichment_assets"}

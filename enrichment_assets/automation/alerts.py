@@ -12,6 +12,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from enrichment_assets.pipeline.alerts import Alert, alert_urls, deliver_pending, store_alerts
 from enrichment_assets.resources.database import DatabaseResource
+from enrichment_assets.settings import sensor_interval_s
 
 HISTORY_LIMIT = 200
 
@@ -48,7 +49,7 @@ def failed_check_alerts(instance: dg.DagsterInstance, check_keys, cursor: dict[s
 
 
 @dg.sensor(
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=sensor_interval_s(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Turns failed asset-check evaluations (ERROR and WARN) into alerts: stored in the database "

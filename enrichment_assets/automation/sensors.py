@@ -6,11 +6,12 @@ from enrichment_assets.automation.jobs import enrich_organization_job
 from enrichment_assets.partitions import organizations
 from enrichment_assets.pipeline.discovery import plan_new_scrapes
 from enrichment_assets.resources.landing import LandingResource
+from enrichment_assets.settings import sensor_interval_s
 
 
 @dg.sensor(
     job=enrich_organization_job,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=sensor_interval_s(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Watches <landing>/<organization>/*.jsonl. Adds the organization's partition when it is "

@@ -1,0 +1,203 @@
+"""Webserver and daemon against PostgreSQL: sensor runs, check results, alerts, the UI.
+
+Starts ``dagster-webserver`` and ``dagster-daemon`` on ``workspace.yaml`` with the
+top-level ``dagster.yaml`` (PostgreSQL storage), the application database on PostgreSQL,
+a local webhook receiver for alerts, and stops them by pid at the end. The browser test
+drives Debian's ``/usr/bin/chromium`` with Playwright (Playwright's own browser download
+does not work here); ``scripts/ensure-chromium.sh`` installs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from enrichment_assets.sources.demo import demo_data_dir
+from enrichment_assets.storage.schema import alerts, llm_profiles, translations
+from enrichment_assets_tests.servers import DagsterStack, wait_for
+from enrichment_assets_tests.webhook_receiver import WebhookReceiver
+
+ORG = "demo-paws-rescue"
+CHROMIUM = Path("/usr/bin/chromium")
+OUTPUT_DIR = Path(__file__).resolve().parents[1] / "test-output"
+SENSOR_INTERVAL_S = 5
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, postgres_databases):
+    """The running stack and what a test needs to look into it."""
+    home = tmp_path_factory.mktemp("ops")
+    app_url, dagster_url = postgres_databases(), postgres_databases()
+    env = {
+        "ENRICHMENT_HOME": str(home), "ENRICHMENT_DATABASE_URL": app_url,
+        "ENRICHMENT_DAGSTER_PG_URL": dagster_url, "DAGSTER_HOME": str(home / "dagster-postgres"),
+        "ENRICHMENT_SENSOR_INTERVAL_S": str(SENSOR_INTERVAL_S), "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    from enrichment_assets.settings import prepare_dagster_home
+
+    prepare_dagster_home()
+    (home / "landing").mkdir()
+    with WebhookReceiver() as receiver:
+        process_env = {**os.environ, "ENRICHMENT_ALERT_URLS": receiver.url}
+        with DagsterStack(process_env, home) as servers:
+            instance = dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
+            app = sa.create_engine(app_url)
+            try:
+                yield {"servers": servers, "instance": instance, "app": app, "home": home,
+                       "receiver": receiver, "dagster_url": dagster_url}
+            except Exception:
+                print(servers.logs())
+                raise
+            finally:
+                app.dispose()
+                instance.dispose()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _finished_runs(instance: dg.DagsterInstance, partition: str) -> list[dg.DagsterRun]:
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name="enrich_organization",
+                                                   tags={"dagster/partition": partition}))
+    return [r for r in runs if r.is_finished]
+
+
+def _drop_scrape(home: Path, name: str, extra_line: str | None = None) -> Path:
+    source = next((demo_data_dir() / ORG).glob("*.jsonl"))
+    target_dir = home / "landing" / ORG
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / name
+    shutil.copyfile(source, target)
+    if extra_line:
+        with target.open("a", encoding="utf-8") as handle:
+            handle.write(extra_line + "\n")
+    return target
+
+
+@pytest.mark.postgres
+def test_new_scrape_file_runs_through_the_daemon_into_postgres(stack) -> None:
+    instance = stack["instance"]
+    _drop_scrape(stack["home"], "2026-11-20.jsonl")
+    runs = wait_for(lambda: _finished_runs(instance, ORG), 240, "the sensor's run to finish", 2)
+    assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS, stack["servers"].logs()
+    assert runs[0].job_name == "enrich_organization" and runs[0].tags.get("enrichment/llm") == "true"
+    assert ORG in instance.get_dynamic_partitions("organizations")
+
+    dagster_db = sa.create_engine(stack["dagster_url"])
+    with dagster_db.connect() as conn:
+        checks = conn.execute(sa.text(
+            "SELECT check_name, execution_status FROM asset_check_executions WHERE partition = :p"),
+            {"p": ORG}).all()
+        run_rows = conn.execute(sa.text("SELECT count(*) FROM runs")).scalar_one()
+    dagster_db.dispose()
+    assert run_rows == 1
+    assert {name for name, _ in checks} >= {"raw_records_schema_valid", "llm_profiles_schema_valid",
+                                             "translations_schema_valid"}
+    assert all(status == "SUCCEEDED" for _, status in checks)
+    with stack["app"].connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(llm_profiles)
+                            .where(llm_profiles.c.status == "ok")).scalar_one() > 0
+
+
+@pytest.mark.postgres
+def test_backfill_command_is_executed_by_the_daemon(stack) -> None:
+    from click.testing import CliRunner
+
+    from enrichment_assets.cli import main
+
+    instance = stack["instance"]
+    result = CliRunner().invoke(main, ["backfill", "--organization", ORG])
+    assert result.exit_code == 0, result.output
+
+    def reprofile_runs() -> list[dg.DagsterRun]:
+        runs = instance.get_runs(filters=dg.RunsFilter(job_name="reprofile"))
+        return runs if runs and all(r.is_finished for r in runs) else []
+
+    runs = wait_for(reprofile_runs, 240, "the backfill's run to finish", 2)
+    assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS], stack["servers"].logs()
+    assert runs[0].tags.get("dagster/partition") == ORG and runs[0].tags.get("dagster/backfill")
+
+
+@pytest.mark.postgres
+def test_failing_check_is_alerted_exactly_once(stack) -> None:
+    instance, receiver = stack["instance"], stack["receiver"]
+    before = len(_finished_runs(instance, ORG))
+    assert before >= 1, "runs after the first test"
+    with stack["app"].begin() as conn:
+        conn.execute(sa.update(translations).where(translations.c.language == "fr").values(tagline=""))
+    _drop_scrape(stack["home"], "2026-11-21.jsonl", json.dumps(
+        {"external_id": "paws-new-1", "name": "Comet", "description": "Comet is a new arrival."}))
+    runs = wait_for(lambda: [r for r in _finished_runs(instance, ORG)][: -before or None]
+                    if len(_finished_runs(instance, ORG)) > before else None, 240, "the second run", 2)
+    assert runs[0].status == dg.DagsterRunStatus.FAILURE, "the blocking schema check fails the run"
+
+    def check_messages() -> list[dict]:
+        return [m for m in receiver.received if "translations_schema_valid" in m.get("title", "")]
+
+    wait_for(check_messages, 120, "the check alert at the webhook", 1)
+    wait_for(lambda: any("run failed" in m.get("title", "") for m in receiver.received), 120,
+             "the run-failure alert at the webhook", 1)
+    # three more sensor ticks must not send it again
+    time.sleep(3 * SENSOR_INTERVAL_S + 2)
+    assert len(check_messages()) == 1, receiver.received
+    with stack["app"].connect() as conn:
+        stored = conn.execute(sa.select(alerts.c.kind, alerts.c.check_name, alerts.c.delivered_at)).all()
+    check_alerts = [row for row in stored if row[0] == "check"]
+    assert len(check_alerts) == 1 and check_alerts[0][1] == "translations_schema_valid" and check_alerts[0][2]
+
+
+@pytest.mark.postgres
+def test_ui_shows_assets_partitions_and_check_results(stack) -> None:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} missing: run scripts/ensure-chromium.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    base = stack["servers"].url
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+
+        def open_page(path: str) -> None:
+            page.goto(f"{base}{path}", wait_until="networkidle")
+            skip = page.get_by_role("button", name="Skip")  # Dagster's first-visit community dialog
+            if skip.count():
+                skip.first.click()
+
+        try:
+            open_page("/asset-groups")
+            # the lineage view collapses asset groups; its graph settings expand them
+            page.locator("button:has([aria-label=settings]):visible").last.click()
+            page.locator("text=Expand all groups >> visible=true").first.click()
+            page.keyboard.press("Escape")
+            for name in ("raw_records", "normalized_records", "llm_profiles", "quality_scores", "translations"):
+                page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(OUTPUT_DIR / "asset-graph.png"), full_page=True)
+
+            open_page("/assets/llm_profiles?view=partitions")
+            page.get_by_text(ORG).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(OUTPUT_DIR / "llm_profiles-partitions.png"), full_page=True)
+
+            open_page("/assets/llm_profiles?view=checks")
+            page.get_by_text("llm_profiles_schema_valid").first.wait_for(timeout=60_000)
+            page.get_by_text("Passed").first.wait_for(timeout=60_000)
+            page.screenshot(path=str(OUTPUT_DIR / "llm_profiles-checks.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (OUTPUT_DIR / "llm_profiles-checks.png").stat().st_size > 10_000
