@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from enrichment_assets.domain.hallucination import check_profile, find_contradictions
 from enrichment_assets.domain.models import DogProfile, NormalizedListing, TranslatedProfileText
 from enrichment_assets.llm import offline
 from enrichment_assets.llm.offline import (
@@ -265,6 +266,70 @@ def test_no_medical_needs_when_negated_or_over() -> None:
 def test_a_black_muzzle_is_not_a_special_need() -> None:
     assert profile("He has a cream coat and a black muzzle.").special_needs is None
     assert profile("He must wear a muzzle outside.").special_needs is not None
+
+
+# ---------------------------------------------------------------------------------------
+# Fixes found by the hallucination rules on real data (benchmarks/offline_model_violations.py)
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("description", "field", "quote"),
+    [
+        # grounding cuts contact parts out of run-on sentences at exactly these marks
+        ("Very playful boy :) good with cats and kids", "good_with_cats", "good with cats and kids"),
+        ("Friendly - good with cats - loves walks", "good_with_cats", "good with cats"),
+        ("Calm dog. good with cats, loves naps", "good_with_cats", "good with cats, loves naps"),
+    ],
+)
+def test_quotes_never_cross_the_marks_grounding_cuts_at(description: str, field: str, quote: str) -> None:
+    p = profile(description)
+    assert p.source_references[field] == quote
+    assert_grounded(p, description)
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "She is playful, gentle and safe with kids, an ideal dog for family.",  # "an ideal dog": itself
+        "Is good to have a dog in the house.",
+        "He loves to walk, run and play with others easily like normal dog.",  # a comparison
+        "You'll surely like him if you're a person that like to play with pup/dog.",  # the reader
+    ],
+)
+def test_no_other_dogs_where_the_text_means_the_dog_itself_or_the_reader(description: str) -> None:
+    assert profile(description).good_with_dogs == "unknown"
+
+
+def test_a_listing_that_supports_both_sides_of_a_contradiction_gets_neither() -> None:
+    cases = {
+        "She is shy at first. She is very friendly with everyone.": ("confidence", "sociability"),
+        "He is calm at home. He needs lots of exercise.": ("energy_level", "exercise_needs"),
+        "He is stubborn. He is suitable for first-time owners.": ("trainability", "experience_level"),
+    }
+    for description, dropped in cases.items():
+        p = profile(description)
+        assert all(getattr(p, f) is None and f not in p.source_references for f in dropped), description
+        assert find_contradictions(p.model_dump()) == []
+    # aggression: the experience level goes, the need stays
+    p = profile("He has bitten a visitor. He is suitable for first-time owners.")
+    assert p.experience_level is None and p.special_needs == "He has bitten a visitor."
+    # traits against an enum: the trait goes and the list keeps a quote of what is left
+    p = profile("He is shy. He is brave and confident.")
+    assert p.confidence == "confident" and p.personality_traits == ["confident"]
+    assert p.source_references["personality_traits"] == "He is brave and confident."
+    listing = NormalizedListing(organization="t", external_id="1", name="Bello", species="dog",
+                                description="He is shy. He is brave and confident.", language="en",
+                                content_hash="0" * 64)
+    assert check_profile(listing, p) == []
+
+
+def test_house_preferred_says_nothing_about_apartments() -> None:
+    p = profile("Only a landed house please.")
+    assert p.home_type == "house_preferred"
+    assert "apartment" not in p.description.lower()
+    for lang, word in (("de", "wohnung"), ("fr", "appartement"), ("es", "piso")):
+        t = translate_profile(translation_payload(p, {"name": "Bello", "description": ""}, lang))
+        assert word not in t.description.lower(), (lang, t.description)
 
 
 def test_injection_does_not_make_good_with_cats_yes() -> None:

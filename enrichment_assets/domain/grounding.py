@@ -288,7 +288,7 @@ def _strip(description: str, boilerplate: list[str]) -> tuple[str, int, int]:
     for i, (s, e) in enumerate(kept):
         if i:
             gap = text[kept[i - 1][1]:s]
-            pieces.append("\n" if "\n" in gap else " ")
+            pieces.append("\n" if "\n" in gap or gap.strip() else " ")
         pieces.append(text[s:e])
     usable = "".join(pieces)
     # A boilerplate sentence glued to the previous one (no full stop before it) is not a

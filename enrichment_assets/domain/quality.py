@@ -1,36 +1,55 @@
-"""A first rubric for adoption profiles: one score 0-100 from four named components.
+"""The rubric for adoption profiles: one score 0-100 from five named components.
 
-Pure functions, no Dagster. Every weight, window and word list below is our choice,
-written down here so a reviewer can argue with it; none is measured yet against human
-ratings. The components (each 0-100):
+Pure functions, no Dagster. Every weight, window, penalty and word list below is our
+choice, written down here so a reviewer can argue with it; none is measured yet against
+human ratings. The components (each 0-100):
 
-* ``grounding``: share of filled profile fields whose ``source_references`` quote is
-  found in the listing description. An invented fact is the production system's worst
-  failure, so this weighs most.
+* ``grounding``: share of claims (filled profile fields) whose ``source_references``
+  quote is verified in the listing, with the hallucination rules' quote matching
+  (:func:`enrichment_assets.domain.hallucination.quote_found_in_listing`: description or a
+  structured value; whitespace, case, quote style and umlaut spelling ignored). An
+  invented fact is the production system's worst failure, so this weighs most.
 * ``completeness``: share of fields the listing could support (it mentions the topic)
   that the profile fills. Silence is allowed, so this weighs less than grounding.
-* ``description_quality``: the profile text reads like a profile: a length window, no
-  leaked nulls ("None", "nan", "unknown"), no placeholder text.
-* ``consistency``: no pair of enum values that contradict each other.
+* ``description_quality``: the text reads like a profile of this dog: a length window, no
+  leaked nulls ("None", "nan", "unknown"), no placeholder text, no source-language
+  fragments (a German sentence left in an English description of a German listing), no
+  cliches from the prompt file's list (``PromptConfig.cliches``), no sentence repeated
+  across the profiles of one organization (:func:`repeated_sentences`).
+* ``consistency``: no contradiction inside the profile (rule ``internal_contradiction``).
+* ``confidence_calibration``: a field the model is sure of (confidence >=
+  :data:`CALIBRATION_HIGH`) has a verified quote.
 
-``needs_review`` is set when the score is below :data:`REVIEW_BELOW`, when any quote is
-not found in the listing, when any contradiction fires, or when a null word or placeholder
-leaked into the text (the last is our addition to the brief: such text must never be
-published).
+``needs_review`` is set when the score is below the threshold (:data:`REVIEW_BELOW` by
+default), when any hallucination rule fires (error or warn), or when a null word or
+placeholder leaked into the text (such text must never be published).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from enrichment_assets.domain.grounding import split_sentences
+from enrichment_assets.domain.hallucination import (
+    CONTRADICTIONS,
+    Violation,
+    check_profile,
+    fold,
+    quote_found_in_listing,
+    quote_in_text,
+)
 from enrichment_assets.domain.models import DogProfile, NormalizedListing, QualityScore
+from enrichment_assets.domain.normalize import detect_language
 
 __all__ = [
     "WEIGHTS",
     "REVIEW_BELOW",
     "DESCRIPTION_WINDOW",
+    "CALIBRATION_HIGH",
+    "REPEATED_MIN_WORDS",
     "CONTENT_FIELDS",
     "SUPPORT_CUES",
     "CONTRADICTIONS",
@@ -38,23 +57,28 @@ __all__ = [
     "PLACEHOLDER_PATTERNS",
     "quote_found",
     "filled_fields",
+    "sentence_key",
+    "repeated_sentences",
     "score_profile",
 ]
 
 WEIGHTS: dict[str, float] = {
     # Our choice. Grounding first: an invented fact in an adoption profile misleads an
     # adopter and was the production system's main complaint. Text quality next: a leaked
-    # "None" or a placeholder is visible to every reader. Completeness is secondary because
-    # leaving a field empty is honest. Consistency is a cheap sanity check with few rules.
-    "grounding": 0.40,
-    "description_quality": 0.25,
-    "completeness": 0.20,
+    # "None", a German sentence in an English text or a copy-pasted cliche is visible to
+    # every reader. Completeness is secondary because leaving a field empty is honest.
+    # Consistency and calibration are cheap sanity checks with few findings each.
+    "grounding": 0.35,
+    "description_quality": 0.20,
+    "completeness": 0.15,
     "consistency": 0.15,
+    "confidence_calibration": 0.15,
 }
 
 REVIEW_BELOW = 60.0
 """A score below this sets ``needs_review`` (our choice: the middle of the scale plus a
-margin, so a profile failing one whole component of weight >= 0.4 is always reviewed)."""
+margin, so a profile failing grounding completely (weight 0.35) and one more component is
+always reviewed)."""
 
 DESCRIPTION_WINDOW = (150, 1200)
 """Profile description length in characters that reads like a profile (our choice: under
@@ -64,9 +88,23 @@ both real sources, so it must be padding)."""
 DESCRIPTION_LENGTH_PENALTY = 30.0
 NULL_WORD_PENALTY = 30.0
 PLACEHOLDER_PENALTY = 50.0
+SOURCE_LANGUAGE_PENALTY = 25.0
+CLICHE_PENALTY = 10.0
+REPEATED_SENTENCE_PENALTY = 10.0
 CONTRADICTION_PENALTY = 50.0
 """Points taken off a component per finding (our choice: one leaked null or one
-contradiction halves or nearly halves its component; a placeholder is worse)."""
+contradiction halves or nearly halves its component; a placeholder is worse; a
+source-language sentence is a quarter; a cliche or a repeated sentence costs a tenth, so
+a template-heavy text loses points without being sent to review)."""
+
+CALIBRATION_HIGH = 0.8
+"""Confidence from which a model claims to be sure: such a field needs a verified quote
+(our choice: the prompt asks for 0..1, and 0.8 is where "probably" turns into "yes")."""
+
+REPEATED_MIN_WORDS = 6
+"""Sentences shorter than this many words are not counted as repeated (our choice: "She
+is spayed." is a fact every profile may state; a repeated sentence of six or more words is
+copy-paste)."""
 
 CONTENT_FIELDS: tuple[str, ...] = (
     "energy_level", "trainability", "sociability", "confidence", "good_with_dogs",
@@ -110,18 +148,6 @@ SUPPORT_CUES: dict[str, str] = {
 }
 """``unique_quirk`` has no cue: it is never expected, only counted when grounded."""
 
-CONTRADICTIONS: tuple[tuple[str, frozenset[str], str, frozenset[str], str], ...] = (
-    ("energy_level", frozenset({"high", "very_high"}), "exercise_needs",
-     frozenset({"minimal"}), "a high-energy dog with minimal exercise needs"),
-    ("energy_level", frozenset({"low"}), "exercise_needs", frozenset({"high"}),
-     "a low-energy dog with high exercise needs"),
-    ("confidence", frozenset({"shy"}), "sociability", frozenset({"very_social"}),
-     "a shy dog that is very social"),
-    ("trainability", frozenset({"challenging"}), "experience_level",
-     frozenset({"first_time_ok"}), "a challenging dog recommended to first-time owners"),
-)
-"""(field, values, other field, other values, what is wrong) pairs that cannot both hold."""
-
 NULL_WORD_PATTERNS: tuple[str, ...] = (
     r"\bNone\b", r"\bnan\b", r"\bNaN\b", r"\bundefined\b", r"\b[Uu]nknown\b",
     r"\bUNKNOWN\b",
@@ -141,38 +167,17 @@ PLACEHOLDER_PATTERNS: tuple[str, ...] = (
 _NULL_RE = re.compile("|".join(NULL_WORD_PATTERNS))
 _PLACEHOLDER_RE = re.compile("|".join(PLACEHOLDER_PATTERNS))
 _NULL_ONLY = frozenset({"none", "nan", "null", "undefined", "unknown", "n/a", "na", "-", ""})
-_QUOTE_CHARS = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
-                              "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"',
-                              "\u00bb": '"', "\u2013": "-", "\u2014": "-", "\u00a0": " ",
-                              "`": "'", "\u00b4": "'"})
-_ELLIPSIS_RE = re.compile(r"\.\.\.+|…")
-
-
-def _normalize(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text or "").translate(_QUOTE_CHARS).casefold()
-    return re.sub(r"\s+", " ", text).strip()
+_PROSE_FIELDS = frozenset({"description", "tagline"})
 
 
 def quote_found(quote: str, description: str) -> bool:
-    """True when ``quote`` occurs in ``description`` after normalization.
-
-    Both sides: NFKC, curly quotes and dashes made straight, case folded, whitespace
-    runs collapsed. Surrounding quotes and punctuation of the quote are ignored. A quote
+    """True when ``quote`` occurs in ``description`` after the hallucination rules'
+    normalization (:func:`enrichment_assets.domain.hallucination.quote_in_text`: NFKC,
+    curly quotes and dashes straight, case folded, umlauts as ae/oe/ue/ss, whitespace
+    collapsed). Surrounding quotes and punctuation of the quote are ignored; a quote
     shortened with "..." or "…" is found when each piece occurs, in order. An empty quote
-    is never found.
-    """
-    haystack = _normalize(description)
-    pieces = [p.strip(" \"'.,;:!?-") for p in _ELLIPSIS_RE.split(_normalize(quote))]
-    pieces = [p for p in pieces if p]
-    if not pieces:
-        return False
-    pos = 0
-    for piece in pieces:
-        at = haystack.find(piece, pos)
-        if at < 0:
-            return False
-        pos = at + len(piece)
-    return True
+    is never found."""
+    return quote_in_text(quote, description)
 
 
 def _is_filled(value: Any) -> bool:
@@ -193,6 +198,33 @@ def filled_fields(profile: DogProfile) -> list[str]:
     description_quality component).
     """
     return [f for f in CONTENT_FIELDS if _is_filled(getattr(profile, f))]
+
+
+def sentence_key(sentence: str) -> str:
+    """The form in which sentences are compared across profiles: :func:`fold` of it
+    (case, whitespace, quote style and umlaut spelling ignored)."""
+    return fold(sentence)
+
+
+def repeated_sentences(profiles: Iterable[DogProfile], min_words: int = REPEATED_MIN_WORDS) -> set[str]:
+    """Sentences (as :func:`sentence_key`) that occur in the descriptions of at least two
+    of ``profiles`` (one organization's profiles; a sentence counts once per profile).
+
+    Sentences of fewer than ``min_words`` words are ignored (default
+    :data:`REPEATED_MIN_WORDS`). Pass the result to :func:`score_profile` as
+    ``repeated``.
+
+    Raises:
+        ValueError: when ``min_words`` < 1.
+    """
+    if min_words < 1:
+        raise ValueError(f"min_words={min_words}: must be at least 1")
+    counts: Counter[str] = Counter()
+    for profile in profiles:
+        keys = {sentence_key(s) for s in split_sentences(profile.description)
+                if len(s.split()) >= min_words}
+        counts.update(keys)
+    return {key for key, n in counts.items() if n >= 2}
 
 
 def _null_words(text: str) -> list[str]:
@@ -218,52 +250,94 @@ def _texts(profile: DogProfile) -> dict[str, str]:
     return out
 
 
-def score_profile(listing: NormalizedListing, profile: DogProfile) -> QualityScore:
+def _source_language_fragments(listing: NormalizedListing, profile: DogProfile) -> list[str]:
+    """Sentences of the description written in the listing's language when the
+    description as a whole is in another language (an untranslated leftover)."""
+    source = listing.language
+    if source in ("und", ""):
+        return []
+    written_in = detect_language(profile.description)
+    if written_in in ("und", source):
+        return []
+    return [s for s in split_sentences(profile.description) if detect_language(s) == source]
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def score_profile(
+    listing: NormalizedListing,
+    profile: DogProfile,
+    *,
+    violations: Sequence[Violation] | None = None,
+    cliches: Sequence[str] = (),
+    repeated: set[str] | frozenset[str] = frozenset(),
+    review_below: float = REVIEW_BELOW,
+) -> QualityScore:
     """Score ``profile`` written for ``listing``: 0-100 with components and review flag.
+
+    Args:
+        listing, profile: the pair to score.
+        violations: the hallucination rules' findings for the pair; ``None`` (default)
+            runs :func:`~enrichment_assets.domain.hallucination.check_profile` here.
+        cliches: phrases the description and tagline should not use
+            (``PromptConfig.cliches``; matched case- and whitespace-insensitively).
+        repeated: sentences repeated across the organization's profiles, from
+            :func:`repeated_sentences`.
+        review_below: the score below which ``needs_review`` is set.
 
     Components (each 0-100, weights in :data:`WEIGHTS`):
 
-    * ``grounding`` = 100 x (filled fields whose ``source_references`` quote is found in
-      ``listing.description`` by :func:`quote_found`) / (filled fields); 100 when nothing
-      is filled (nothing claimed, nothing invented).
-    * ``completeness`` = 100 x (supportable fields that are filled) / (supportable fields);
-      a field is supportable when ``listing.description`` matches its cue in
+    * ``grounding`` = 100 x (filled fields whose reference is verified by
+      ``quote_found_in_listing``) / (filled fields); 100 when nothing is filled.
+    * ``completeness`` = 100 x (supportable fields that are filled) / (supportable
+      fields); a field is supportable when ``listing.description`` matches its cue in
       :data:`SUPPORT_CUES`; 100 when none is supportable.
-    * ``description_quality`` = 100 minus :data:`DESCRIPTION_LENGTH_PENALTY` when the
-      description is outside :data:`DESCRIPTION_WINDOW`, :data:`NULL_WORD_PENALTY` per
-      text field with a null word (:data:`NULL_WORD_PATTERNS`) and
-      :data:`PLACEHOLDER_PENALTY` per text field with a placeholder
-      (:data:`PLACEHOLDER_PATTERNS`); at least 0.
-    * ``consistency`` = 100 minus :data:`CONTRADICTION_PENALTY` per rule of
-      :data:`CONTRADICTIONS` that fires; at least 0.
+    * ``description_quality`` = 100 minus :data:`DESCRIPTION_LENGTH_PENALTY` outside
+      :data:`DESCRIPTION_WINDOW`, :data:`NULL_WORD_PENALTY` per text field with a null
+      word, :data:`PLACEHOLDER_PENALTY` per text field with a placeholder,
+      :data:`SOURCE_LANGUAGE_PENALTY` per description sentence in the listing's language
+      when the description is in another one, :data:`CLICHE_PENALTY` per cliche used and
+      :data:`REPEATED_SENTENCE_PENALTY` per description sentence in ``repeated``; at
+      least 0.
+    * ``consistency`` = 100 minus :data:`CONTRADICTION_PENALTY` per
+      ``internal_contradiction`` violation; at least 0.
+    * ``confidence_calibration`` = 100 x (1 - miscalibrated / fields with a confidence
+      score); a field is miscalibrated when its confidence is >= :data:`CALIBRATION_HIGH`
+      and it has no verified quote. ``description``/``tagline`` scores are ignored; 100
+      without scores.
 
-    ``reasons`` lists every finding (quotes not found, ungrounded fields, text problems,
-    contradictions, a low score). ``needs_review`` is True when the score is below
-    :data:`REVIEW_BELOW`, a quote is not found, a contradiction fires, or a null word or
+    ``reasons`` lists every finding as ``"<kind>: <details>"`` (a violation as
+    ``"<rule id>: <field> (<severity>): <evidence>"``), so the text before the first colon
+    counts findings by kind. ``needs_review`` is True when the score is below
+    ``review_below``, any violation (error or warn) is given or found, or a null word or
     placeholder leaked into the text.
     """
+    if violations is None:
+        violations = check_profile(listing, profile)
     reasons: list[str] = []
     review = False
-    description = listing.description
+
+    for v in violations:
+        review = True
+        reasons.append(f"{v.rule}: {v.field} ({v.severity}): {v.evidence}")
 
     # grounding
     refs = profile.source_references
-    missing_quotes = {f: q for f, q in refs.items() if not quote_found(q, description)}
-    for field, quote in sorted(missing_quotes.items()):
-        review = True
-        shown = quote if len(quote) <= 80 else quote[:77] + "..."
-        reasons.append(f"source_references[{field!r}] not found in the listing: {shown!r}")
+    verified = {f for f, q in refs.items()
+                if isinstance(q, str) and q.strip() and quote_found_in_listing(q, listing)}
     filled = filled_fields(profile)
-    grounded = [f for f in filled if f in refs and f not in missing_quotes]
-    ungrounded = [f for f in filled if f not in grounded]
+    grounded = [f for f in filled if f in verified]
     grounding = 100.0 * len(grounded) / len(filled) if filled else 100.0
-    unsupported = [f for f in ungrounded if f not in refs]
+    unsupported = [f for f in filled if f not in refs]
     if unsupported:
         reasons.append(f"filled without a source quote: {', '.join(unsupported)}")
 
     # completeness
     supportable = [f for f, cue in SUPPORT_CUES.items()
-                   if re.search(cue, description, re.IGNORECASE)]
+                   if re.search(cue, listing.description, re.IGNORECASE)]
     covered = [f for f in supportable if f in filled]
     completeness = 100.0 * len(covered) / len(supportable) if supportable else 100.0
 
@@ -273,7 +347,7 @@ def score_profile(listing: NormalizedListing, profile: DogProfile) -> QualitySco
     low, high = DESCRIPTION_WINDOW
     if not low <= length <= high:
         quality -= DESCRIPTION_LENGTH_PENALTY
-        reasons.append(f"description is {length} chars, outside {low}-{high}")
+        reasons.append(f"description length: {length} chars, outside {low}-{high}")
     for field, text in _texts(profile).items():
         nulls = _null_words(text)
         if nulls:
@@ -285,28 +359,44 @@ def score_profile(listing: NormalizedListing, profile: DogProfile) -> QualitySco
             quality -= PLACEHOLDER_PENALTY
             review = True
             reasons.append(f"{field} contains placeholder text: {', '.join(holders[:3])}")
+    for sentence in _source_language_fragments(listing, profile):
+        quality -= SOURCE_LANGUAGE_PENALTY
+        reasons.append(f"source-language ({listing.language}) sentence left in the description: "
+                       f"{_short(sentence)!r}")
+    prose = fold(f"{profile.tagline}\n{profile.description}")
+    for cliche in dict.fromkeys(c for c in cliches if c and c.strip()):
+        if fold(cliche) in prose:
+            quality -= CLICHE_PENALTY
+            reasons.append(f"cliche: {cliche!r}")
+    if repeated:
+        for sentence in split_sentences(profile.description):
+            if sentence_key(sentence) in repeated:
+                quality -= REPEATED_SENTENCE_PENALTY
+                reasons.append(f"sentence repeated across the organization's profiles: {_short(sentence)!r}")
     quality = max(0.0, quality)
 
     # consistency
-    consistency = 100.0
-    for field_a, values_a, field_b, values_b, what in CONTRADICTIONS:
-        a, b = getattr(profile, field_a), getattr(profile, field_b)
-        if a in values_a and b in values_b:
-            consistency -= CONTRADICTION_PENALTY
-            review = True
-            reasons.append(f"contradiction: {field_a}={a} with {field_b}={b} ({what})")
-    consistency = max(0.0, consistency)
+    contradictions = [v for v in violations if v.rule == "internal_contradiction"]
+    consistency = max(0.0, 100.0 - CONTRADICTION_PENALTY * len(contradictions))
+
+    # confidence calibration
+    scored = {f: c for f, c in profile.confidence_scores.items() if f not in _PROSE_FIELDS}
+    miscalibrated = sorted(f for f, c in scored.items() if c >= CALIBRATION_HIGH and f not in verified)
+    calibration = 100.0 * (1 - len(miscalibrated) / len(scored)) if scored else 100.0
+    if miscalibrated:
+        reasons.append(f"confidence >= {CALIBRATION_HIGH} without a verified quote: {', '.join(miscalibrated)}")
 
     components = {
         "grounding": round(grounding, 2),
         "completeness": round(completeness, 2),
         "description_quality": round(quality, 2),
         "consistency": round(consistency, 2),
+        "confidence_calibration": round(calibration, 2),
     }
     score = round(sum(WEIGHTS[name] * value for name, value in components.items()), 2)
     score = min(100.0, max(0.0, score))
-    if score < REVIEW_BELOW:
+    if score < review_below:
         review = True
-        reasons.append(f"score {score} < {REVIEW_BELOW}")
+        reasons.append(f"low score: {score} < {review_below}")
     return QualityScore(score=score, components=components, needs_review=review,
                         reasons=reasons)

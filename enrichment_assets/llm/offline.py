@@ -85,7 +85,10 @@ SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es")
 # =======================================================================================
 
 # Word fragments shared by the lexicons.
-_GAP = r"(?:[\w'’-]+[\s,&/]+){0,4}?"  # up to 4 words (commas allowed) inside a phrase
+# Up to 4 words (commas allowed) inside a phrase; never "a"/"an", which start a new noun
+# phrase about the dog itself ("safe with kids, an ideal dog", "good to have a dog"), nor
+# a comparison ("play with others easily like normal dog").
+_GAP = r"(?:(?!(?:an?|like|as|than)\b)[\w'’-]+[\s,&/]+){0,4}?"
 _GAP_DE = r"(?:[\w-]+\s+){0,5}?"  # up to 5 words, no punctuation
 _KIDS = r"(?<!fur\s)(?<!furry\s)(?<!fur-)(?:kids?|children|child|toddlers?|young\s?sters)"
 _CATS = r"(?:cats?|kittens?|kitties|felines?)"
@@ -875,6 +878,10 @@ UNCERTAINTY_PATTERNS: list[str] = [
     r"\bnicht\s+einschätzen\b", r"\bunklar\b",
 ]
 
+# A compatibility hit in a clause that talks to the reader before it is about the reader,
+# not the dog ("if you're a person that likes to play with dogs").
+READER_PATTERN = r"\b(?:you|you['’]re|youre|you['’]ll|u|ur)\b"
+
 # Words that negate the word right after them ("not good with cats", "nicht verträglich").
 # Not when followed by "only", "problem": "no problem with cats", "nicht nur".
 NEGATOR_PATTERN = (
@@ -902,6 +909,12 @@ GERMAN_NEGATION_STOP_WORDS = frozenset({"und", "oder", "aber", "sondern", "doch"
 NEGATION_LOOKBEHIND_WORDS = 3
 # Quotes longer than this are cut down to the clause that holds the hit.
 MAX_QUOTE_CHARS = 400
+# A quote never crosses these marks. The pipeline sends the usable text of a listing
+# (``domain.grounding.usable_description``), which drops contact lines and, inside a run-on
+# sentence, only the contact part cut out at exactly these marks (". ", "; ", " - ",
+# "3) ", ":)"), joining what is left with a space. A quote crossing such a mark could
+# cross a removed part and then be no verbatim quote of the listing.
+QUOTE_CUT_PATTERN = r"(?<=[.!?;])\s+|\s+-+\s+|\s+(?=\d{1,2}\)\s)|(?<=:\))\s*"
 # Needs that are over ("has fully recovered") or no problem ("Ressourcen ist kein Problem")
 # are not needs.
 NEEDS_CANCEL_PATTERN = (
@@ -1128,6 +1141,7 @@ def _compiled() -> dict[str, Any]:
         "always": always,
         "injection": _compile("|".join(f"(?:{p})" for p in INJECTION_PATTERNS)),
         "uncertain": _compile("|".join(f"(?:{p})" for p in UNCERTAINTY_PATTERNS)),
+        "reader": _compile(READER_PATTERN),
         "negator": _compile(NEGATOR_PATTERN),
         "hedge": _compile(HEDGE_PATTERN),
         "boundary": _compile(CLAUSE_BOUNDARY_PATTERN),
@@ -1184,10 +1198,18 @@ class _Document:
         return left, right
 
     def quote(self, sentence: int, start: int, end: int) -> str:
-        """The sentence (verbatim); a too long one is cut down to the clause of the hit."""
+        """The part of the sentence that holds ``[start, end)`` (verbatim): the sentence cut
+        at :data:`QUOTE_CUT_PATTERN` marks; a part longer than :data:`MAX_QUOTE_CHARS` is
+        cut down to the clause of the hit."""
         s, e = self.spans[sentence]
+        for m in _QUOTE_CUT_RE.finditer(self.text, s, e):
+            if m.start() >= end:
+                e = m.start() if m.start() > s else e
+                break
+            if m.end() <= start:
+                s = m.end()
         if e - s <= MAX_QUOTE_CHARS:
-            return self.text[s:e]
+            return self.text[s:e].strip()
         left, right = s, e
         for m in re.finditer(r"[,;:]\s", self.text[s:start]):
             left = s + m.end()
@@ -1196,6 +1218,9 @@ class _Document:
             right = end + m.start()
         quote = self.text[left:right].strip()
         return quote or self.text[start:end]
+
+
+_QUOTE_CUT_RE = re.compile(QUOTE_CUT_PATTERN)
 
 
 def _find_hits(doc: _Document, table: str, negation_rules: Mapping[str, Mapping[str, str | None]] | None,
@@ -1221,6 +1246,8 @@ def _find_hits(doc: _Document, table: str, negation_rules: Mapping[str, Mapping[
             left, right = doc.clause_bounds(sentence, m.start(), m.end())
             clause = text[min(left, m.start()):max(right, m.end())]
             if uncertain.search(clause):
+                continue
+            if rule.field in GOOD_WITH_FIELDS and compiled["reader"].search(text, min(left, m.start()), m.start()):
                 continue
             if cancel is not None and cancel.search(clause):
                 continue
@@ -1421,7 +1448,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "trainability": {"easy": "Training should be easy.", "moderate": "Training needs some consistency.",
                          "challenging": "Training will need patience and consistency."},
         "home_type": {"house_with_garden": "A home with a garden would be ideal.",
-                      "house_preferred": "A house is preferred over an apartment.",
+                      "house_preferred": "A house is preferred.",
                       "apartment_ok": "Apartment living is possible."},
         "exercise_needs": {"high": "Plenty of daily exercise is needed.",
                            "moderate": "A moderate amount of exercise is needed.",
@@ -1470,7 +1497,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "trainability": {"easy": "Die Erziehung dürfte leichtfallen.", "moderate": "Die Erziehung braucht etwas Konsequenz.",
                          "challenging": "Die Erziehung braucht Geduld und Konsequenz."},
         "home_type": {"house_with_garden": "Ein Zuhause mit Garten wäre ideal.",
-                      "house_preferred": "Ein Haus ist einer Wohnung vorzuziehen.",
+                      "house_preferred": "Ein Haus wird bevorzugt.",
                       "apartment_ok": "Wohnungshaltung ist möglich."},
         "exercise_needs": {"high": "Viel tägliche Bewegung ist nötig.",
                            "moderate": "Ein mittleres Maß an Bewegung ist nötig.",
@@ -1520,7 +1547,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "trainability": {"easy": "L'éducation devrait être facile.", "moderate": "L'éducation demande un peu de constance.",
                          "challenging": "L'éducation demandera de la patience et de la constance."},
         "home_type": {"house_with_garden": "Une maison avec jardin serait idéale.",
-                      "house_preferred": "Une maison est préférable à un appartement.",
+                      "house_preferred": "Une maison est préférable.",
                       "apartment_ok": "La vie en appartement est possible."},
         "exercise_needs": {"high": "Beaucoup d'exercice quotidien est nécessaire.",
                            "moderate": "Une quantité modérée d'exercice est nécessaire.",
@@ -1571,7 +1598,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "trainability": {"easy": "La educación debería ser fácil.", "moderate": "La educación requiere algo de constancia.",
                          "challenging": "La educación requerirá paciencia y constancia."},
         "home_type": {"house_with_garden": "Una casa con jardín sería ideal.",
-                      "house_preferred": "Es preferible una casa a un piso.",
+                      "house_preferred": "Es preferible una casa.",
                       "apartment_ok": "La vida en un piso es posible."},
         "exercise_needs": {"high": "Se necesita mucho ejercicio diario.",
                            "moderate": "Se necesita una cantidad moderada de ejercicio.",
@@ -2038,14 +2065,17 @@ def profile_from_facts(facts: Mapping[str, Any]) -> DogProfile:
         references[field] = doc.quote(hit.sentence, hit.start, hit.end)
         scores[field] = round(confidence, 2)
 
+    label_quotes: dict[str, dict[str, str]] = {}
     for kind, field, limit in (("traits", "personality_traits", MAX_TRAITS),
                                ("activities", "favorite_activities", MAX_ACTIVITIES)):
         list_hits = _find_hits(doc, kind, None)
         labels = _labels(list_hits, limit)
         if labels:
             fields[field] = labels
-            first = min(list_hits, key=lambda h: h.start)
-            references[field] = doc.quote(first.sentence, first.start, first.end)
+            label_quotes[field] = {}
+            for hit in sorted(list_hits, key=lambda h: h.start):
+                label_quotes[field].setdefault(hit.value, doc.quote(hit.sentence, hit.start, hit.end))
+            references[field] = label_quotes[field][labels[0]]
             scores[field] = CONFIDENCE_LIST
 
     for kind, field in (("medical", "medical_needs"), ("special", "special_needs")):
@@ -2061,9 +2091,47 @@ def profile_from_facts(facts: Mapping[str, Any]) -> DogProfile:
             references[field] = quotes[0]
             scores[field] = CONFIDENCE_DIRECT
 
+    _drop_contradictions(fields, references, scores, label_quotes)
     text_description, tagline = _render("en", fields, facts, TAGLINE_LIMITS["profile"])
     return DogProfile(description=text_description, tagline=tagline, confidence_scores=scores,
                       source_references=references, **fields)
+
+
+def _drop_contradictions(fields: dict[str, Any], references: dict[str, str], scores: dict[str, float],
+                         label_quotes: Mapping[str, Mapping[str, str]]) -> None:
+    """Leave out what contradicts itself (``domain.hallucination.CONTRADICTIONS``), in place.
+
+    A listing can support both sides of a pair ("shy at first ... very friendly", "calm
+    indoors ... needs long walks"); a profile must not state both. Two enums: both are
+    dropped (unknown rather than a guess, like a tie). Traits against an enum: the traits
+    go (the enum is the majority of the evidence). Aggression in the special needs against
+    "first_time_ok": the experience level goes (never recommend such a dog to beginners).
+    A list keeps the quote of its first remaining label (``label_quotes``: field -> label
+    -> quote).
+    """
+    from enrichment_assets.domain.hallucination import find_contradictions
+
+    for _ in range(len(fields) + 1):
+        found = find_contradictions(fields)
+        if not found:
+            return
+        field_a, field_b, offending, _what = found[0]
+        if not offending:
+            dropped = [field_a, field_b]
+        elif isinstance(fields.get(field_b), list):
+            kept = [v for v in fields[field_b] if v not in offending]
+            if kept:
+                fields[field_b] = kept
+                references[field_b] = label_quotes.get(field_b, {}).get(kept[0], references[field_b])
+                dropped = []
+            else:
+                dropped = [field_b]
+        else:
+            dropped = [field_a]
+        for field in dropped:
+            fields.pop(field, None)
+            references.pop(field, None)
+            scores.pop(field, None)
 
 
 def translate_profile(payload: Mapping[str, Any]) -> TranslatedProfileText:
