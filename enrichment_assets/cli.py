@@ -84,7 +84,7 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
     """
     import dagster as dg
 
-    from enrichment_assets.checks.schema import schema_checks
+    from enrichment_assets.checks import all_checks
     from enrichment_assets.definitions import default_resources
     from enrichment_assets.assets import all_assets
     from enrichment_assets.partitions import organizations as orgs_def
@@ -109,7 +109,7 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
         for org in selected:
             progress.update(task, description=f"materializing {org}")
             result = dg.materialize(
-                [*all_assets, *schema_checks], partition_key=org, instance=instance,
+                [*all_assets, *all_checks], partition_key=org, instance=instance,
                 resources=resources, raise_on_error=False, run_config=QUIET_RUN_CONFIG,
                 tags={"enrichment/trigger": "cli"},
             )

@@ -7,20 +7,22 @@ from enrichment_assets.automation.alerts import check_alert_sensor, run_failure_
 from enrichment_assets.automation.jobs import enrich_organization_job, reprofile_job
 from enrichment_assets.automation.schedules import weekly_reprofile_schedule
 from enrichment_assets.automation.sensors import new_scrape_sensor
-from enrichment_assets.checks.schema import schema_checks
+from enrichment_assets.checks import all_checks
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.landing import LandingResource
 from enrichment_assets.resources.llm import LLMResource
+from enrichment_assets.resources.thresholds import CheckThresholds
 
 
 def default_resources() -> dict:
     """Resources on their embedded defaults, overridable through environment variables."""
-    return {"database": DatabaseResource(), "llm": LLMResource(), "landing": LandingResource()}
+    return {"database": DatabaseResource(), "llm": LLMResource(), "landing": LandingResource(),
+            "thresholds": CheckThresholds()}
 
 
 defs = dg.Definitions(
     assets=all_assets,
-    asset_checks=schema_checks,
+    asset_checks=all_checks,
     jobs=[enrich_organization_job, reprofile_job],
     sensors=[new_scrape_sensor, check_alert_sensor, run_failure_alert_sensor],
     schedules=[weekly_reprofile_schedule],

@@ -13,13 +13,14 @@ import sqlalchemy as sa
 from enrichment_assets.assets import all_assets
 from enrichment_assets.automation.alerts import check_alert_sensor, run_failure_alert_sensor
 from enrichment_assets.automation.schedules import weekly_reprofile_schedule
-from enrichment_assets.checks.schema import schema_checks
+from enrichment_assets.checks import all_checks
 from enrichment_assets.definitions import defs
 from enrichment_assets.partitions import organizations
 from enrichment_assets.pipeline.alerts import Alert, deliver_pending, recent_alerts, store_alerts
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.landing import LandingResource
 from enrichment_assets.resources.llm import LLMResource
+from enrichment_assets.resources.thresholds import CheckThresholds
 from enrichment_assets.sources.demo import import_demo
 from enrichment_assets.storage.schema import alerts, translations
 from enrichment_assets_tests.webhook_receiver import WebhookReceiver
@@ -72,18 +73,19 @@ def failing_translation_check(tmp_path: Path):
     landing = tmp_path / "landing"
     import_demo(landing)
     database = DatabaseResource(url=f"sqlite:///{tmp_path / 'db.sqlite'}")
-    resources = {"database": database, "llm": LLMResource(), "landing": LandingResource(path=str(landing))}
+    resources = {"database": database, "llm": LLMResource(), "landing": LandingResource(path=str(landing)),
+                 "thresholds": CheckThresholds()}
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(organizations.name, ["demo-paws-rescue"])
-        assert dg.materialize([*all_assets, *schema_checks], partition_key="demo-paws-rescue",
+        assert dg.materialize([*all_assets, *all_checks], partition_key="demo-paws-rescue",
                               instance=instance, resources=resources).success
         # corrupt one stored translation: a rerun reuses it, so the schema check must catch it
         with database.engine.begin() as conn:
-            conn.execute(sa.update(translations).where(translations.c.language == "de").values(description=""))
-        rerun = dg.materialize([*all_assets, *schema_checks], partition_key="demo-paws-rescue",
+            conn.execute(sa.update(translations).where(translations.c.language == "de").values(tagline=""))
+        rerun = dg.materialize([*all_assets, *all_checks], partition_key="demo-paws-rescue",
                                instance=instance, resources=resources, raise_on_error=False)
         failed = [c for c in rerun.get_asset_check_evaluations() if not c.passed]
-        assert [c.check_name for c in failed] == ["translations_schema_valid"]
+        assert "translations_schema_valid" in [c.check_name for c in failed]
         assert not rerun.success, "a failed blocking ERROR check fails the run"
         instance.failed_run = rerun  # for the run-failure sensor test
         yield instance, database
@@ -106,11 +108,13 @@ def test_check_alert_sensor_alerts_once_with_cursor(failing_translation_check, m
         with dg.build_sensor_context(instance=instance, repository_def=repo,
                                      resources={"database": database}) as fresh:
             check_alert_sensor(fresh)
-    assert len(receiver.received) == 1
-    message = receiver.received[0]
+    schema_alerts = [m for m in receiver.received if "translations_schema_valid" in m["title"]]
+    assert len(schema_alerts) == 1 and len(receiver.received) == len({m["title"] for m in receiver.received})
+    message = schema_alerts[0]
     assert "demo-paws-rescue" in message["title"] and "invalid_rows" in message["message"]
     with database.engine.connect() as conn:
-        rows = conn.execute(sa.select(alerts.c.severity, alerts.c.partition, alerts.c.delivered_at)).all()
+        rows = conn.execute(sa.select(alerts.c.severity, alerts.c.partition, alerts.c.delivered_at)
+                            .where(alerts.c.check_name == "translations_schema_valid")).all()
     assert len(rows) == 1 and rows[0][0] == "ERROR" and rows[0][1] == "demo-paws-rescue" and rows[0][2]
 
 

@@ -11,12 +11,13 @@ import sqlalchemy as sa
 
 from enrichment_assets.assets import all_assets
 from enrichment_assets.automation.sensors import new_scrape_sensor
-from enrichment_assets.checks.schema import schema_checks
+from enrichment_assets.checks import all_checks
 from enrichment_assets.definitions import defs
 from enrichment_assets.partitions import organizations
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.landing import LandingResource
 from enrichment_assets.resources.llm import LLMResource
+from enrichment_assets.resources.thresholds import CheckThresholds
 from enrichment_assets.sources.demo import import_demo
 from enrichment_assets.sources.landing import file_sha256
 from enrichment_assets.storage.schema import (
@@ -70,7 +71,7 @@ def test_sensor_adds_partitions_and_one_run_per_new_file(tmp_path: Path) -> None
 
 
 def _materialize(instance: dg.DagsterInstance, org: str, resources: dict) -> dg.ExecuteInJobResult:
-    return dg.materialize([*all_assets, *schema_checks], partition_key=org, instance=instance,
+    return dg.materialize([*all_assets, *all_checks], partition_key=org, instance=instance,
                           resources=resources)
 
 
@@ -98,7 +99,8 @@ def _run_demo_end_to_end(tmp_path: Path, database_url: str) -> None:
     landing = tmp_path / "landing"
     written = import_demo(landing)
     database = DatabaseResource(url=database_url)
-    resources = {"database": database, "llm": LLMResource(), "landing": LandingResource(path=str(landing))}
+    resources = {"database": database, "llm": LLMResource(), "landing": LandingResource(path=str(landing)),
+                 "thresholds": CheckThresholds()}
     engine = database.engine
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(organizations.name, sorted(written))
@@ -107,7 +109,7 @@ def _run_demo_end_to_end(tmp_path: Path, database_url: str) -> None:
             result = _materialize(instance, org, resources)
             assert result.success
             checks = result.get_asset_check_evaluations()
-            assert len(checks) == len(ASSET_NAMES) and all(c.passed for c in checks), \
+            assert len(checks) == len(ASSET_NAMES) + 5 and all(c.passed for c in checks), \
                 [(c.check_name, c.metadata) for c in checks if not c.passed]
             profiles = _metadata(result, "llm_profiles")
             statuses = profiles["statuses"]

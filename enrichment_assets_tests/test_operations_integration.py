@@ -102,7 +102,7 @@ def test_new_scrape_file_runs_through_the_daemon_into_postgres(stack) -> None:
         run_rows = conn.execute(sa.text("SELECT count(*) FROM runs")).scalar_one()
     dagster_db.dispose()
     assert run_rows == 1
-    assert {name for name, _ in checks} >= {"raw_records_schema_valid", "llm_profiles_schema_valid",
+    assert {name for name, _ in checks} >= {"raw_records_schema_valid", "profiles_schema_valid",
                                              "translations_schema_valid"}
     assert all(status == "SUCCEEDED" for _, status in checks)
     with stack["app"].connect() as conn:
@@ -195,7 +195,7 @@ def test_ui_shows_assets_partitions_and_check_results(stack) -> None:
             page.screenshot(path=str(OUTPUT_DIR / "llm_profiles-partitions.png"), full_page=True)
 
             open_page("/assets/llm_profiles?view=checks")
-            page.get_by_text("llm_profiles_schema_valid").first.wait_for(timeout=60_000)
+            page.get_by_text("profiles_schema_valid").first.wait_for(timeout=60_000)
             page.get_by_text("Passed").first.wait_for(timeout=60_000)
             page.screenshot(path=str(OUTPUT_DIR / "llm_profiles-checks.png"), full_page=True)
         finally:

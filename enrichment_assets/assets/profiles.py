@@ -9,6 +9,7 @@ from enrichment_assets.assets.normalized import normalized_records
 from enrichment_assets.llm.prompts import load_prompt_config
 from enrichment_assets.partitions import organizations
 from enrichment_assets.pipeline.calls import spent_today_usd
+from enrichment_assets.pipeline.hallucination import evaluate_profiles
 from enrichment_assets.pipeline.profiles import profile_organization
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.llm import DEFAULT_MODEL, LLMResource
@@ -39,6 +40,7 @@ def llm_profiles(context: dg.AssetExecutionContext, database: DatabaseResource,
     config = load_prompt_config(org)
     client = llm.client(spent_today_usd(database.engine) if llm.effective_daily_budget_usd else 0.0)
     result = profile_organization(database.engine, org, client, config)
+    rules = evaluate_profiles(database.engine, org)
     exhausted = result.statuses.get("budget_exhausted", 0)
     if exhausted:
         context.log.warning(f"budget reached: {exhausted} left for the next run ({client.budget_message()})")
@@ -66,5 +68,7 @@ def llm_profiles(context: dg.AssetExecutionContext, database: DatabaseResource,
         "model_mix": dg.MetadataValue.json(result.models),
         "prompt_version": config.prompt_version,
         "rows_written": result.written,
+        "profiles_with_rule_errors": rules.with_errors,
+        "violations_by_rule": dg.MetadataValue.json(rules.by_rule),
         "preview": md_table(result.preview),
     })

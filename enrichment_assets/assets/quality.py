@@ -3,6 +3,7 @@
 import dagster as dg
 
 from enrichment_assets.assets.profiles import llm_profiles
+from enrichment_assets.llm.prompts import load_prompt_config
 from enrichment_assets.partitions import organizations
 from enrichment_assets.pipeline.quality import score_organization
 from enrichment_assets.resources.database import DatabaseResource
@@ -16,12 +17,14 @@ from enrichment_assets.resources.database import DatabaseResource
     description="Rubric score (0-100) per ok profile with named components and needs_review reasons.",
 )
 def quality_scores(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
-    result = score_organization(database.engine, context.partition_key)
+    org = context.partition_key
+    result = score_organization(database.engine, org, load_prompt_config(org).cliches)
     return dg.MaterializeResult(metadata={
         "scored": result.scored,
         "mean_score": result.mean if result.mean is not None else 0.0,
         "min_score": min(result.scores) if result.scores else 0.0,
         "needs_review": result.needs_review,
+        "median_score": result.median if result.median is not None else 0.0,
         "review_reasons": dg.MetadataValue.json(result.reasons),
         "rows_written": result.written,
         "rows_deleted": result.deleted,

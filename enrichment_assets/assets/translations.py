@@ -7,6 +7,7 @@ from enrichment_assets.assets.profiles import llm_profiles
 from enrichment_assets.llm.prompts import load_prompt_config
 from enrichment_assets.partitions import organizations
 from enrichment_assets.pipeline.calls import spent_today_usd
+from enrichment_assets.pipeline.hallucination import evaluate_translations
 from enrichment_assets.pipeline.translations import translate_organization
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.llm import LLMResource
@@ -19,7 +20,8 @@ from enrichment_assets.resources.llm import LLMResource
     deps=[llm_profiles],
     description=(
         "Tagline and description of every ok profile in the target languages of the "
-        "organization's prompt file (prompts/organizations/<org>.yaml, else the default)."
+        "organization's prompt file (prompts/organizations/<org>.yaml, else the default). Profiles "
+        "that violate an ERROR hallucination rule are stored as blocked_by_check, not translated."
     ),
 )
 def translations(context: dg.AssetExecutionContext, database: DatabaseResource,
@@ -28,6 +30,7 @@ def translations(context: dg.AssetExecutionContext, database: DatabaseResource,
     config = load_prompt_config(org)
     client = llm.client(spent_today_usd(database.engine) if llm.effective_daily_budget_usd else 0.0)
     result = translate_organization(database.engine, org, client, config)
+    rules = evaluate_translations(database.engine, org)
     exhausted = result.statuses.get("budget_exhausted", 0)
     if exhausted:
         context.log.warning(f"budget reached: {exhausted} left for the next run ({client.budget_message()})")
@@ -44,6 +47,8 @@ def translations(context: dg.AssetExecutionContext, database: DatabaseResource,
         "cost_usd": round(result.cost_usd, 6),
         "budget_exhausted": exhausted,
         "rows_written": result.written,
+        "translations_with_rule_errors": rules.with_errors,
+        "violations_by_rule": dg.MetadataValue.json(rules.by_rule),
         "rows_deleted": result.deleted,
         "preview": md_table(result.preview),
     })

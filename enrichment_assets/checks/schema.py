@@ -10,12 +10,16 @@ from enrichment_assets.pipeline.validation import validate_asset_rows
 from enrichment_assets.resources.database import DatabaseResource
 
 
+#: issue 4 names the profile schema check profiles_schema_valid
+CHECK_NAMES = {"llm_profiles": "profiles_schema_valid"}
+
+
 def _schema_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
     asset_name = asset.key.to_user_string()
 
     @dg.asset_check(
         asset=asset,
-        name=f"{asset_name}_schema_valid",
+        name=CHECK_NAMES.get(asset_name, f"{asset_name}_schema_valid"),
         partitions_def=organizations,
         blocking=True,
         description=f"Every stored {asset_name} row of the partition validates against its pydantic model.",

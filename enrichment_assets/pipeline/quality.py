@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from enrichment_assets.domain.models import DogProfile
-from enrichment_assets.domain.quality import score_profile
+from enrichment_assets.domain.quality import repeated_sentences, score_profile
+from enrichment_assets.pipeline.hallucination import load_violations
 from enrichment_assets.pipeline.normalize import load_listings
 from enrichment_assets.pipeline.profiles import load_profile_rows
 from enrichment_assets.storage.database import stable_hash, sync_rows, utcnow
@@ -27,22 +29,39 @@ class QualityResult:
     reasons: dict[str, int] = field(default_factory=dict)
 
     @property
+    def median(self) -> float | None:
+        if not self.scores:
+            return None
+        ordered = sorted(self.scores)
+        mid = len(ordered) // 2
+        return round(ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2, 1)
+
+    @property
     def mean(self) -> float | None:
         return round(sum(self.scores) / len(self.scores), 1) if self.scores else None
 
 
-def score_organization(engine: sa.Engine, organization: str) -> QualityResult:
-    """Score every ``ok`` profile of ``organization``; drop scores of profiles that are gone."""
+def score_organization(engine: sa.Engine, organization: str, cliches: Sequence[str] = ()) -> QualityResult:
+    """Score every ``ok`` profile of ``organization``; drop scores of profiles that are gone.
+
+    The rubric gets the stored rule violations of each profile, the organization's
+    cliche list (prompt file) and the sentences repeated across its profiles.
+    """
     result = QualityResult(organization=organization)
     listings = {l.external_id: l for l in load_listings(engine, organization)}
+    found = load_violations(engine, organization)
+    profiles = {
+        external_id: DogProfile.model_validate(stored["profile"])
+        for external_id, stored in sorted(load_profile_rows(engine, organization).items())
+        if stored["status"] == "ok" and external_id in listings
+    }
+    repeated = repeated_sentences(list(profiles.values()))
     rows = []
     now = utcnow()
-    for external_id, stored in sorted(load_profile_rows(engine, organization).items()):
-        listing = listings.get(external_id)
-        if stored["status"] != "ok" or listing is None:
-            continue
-        profile = DogProfile.model_validate(stored["profile"])
-        score = score_profile(listing, profile)
+    for external_id, profile in profiles.items():
+        listing = listings[external_id]
+        score = score_profile(listing, profile, violations=found.get(external_id, []),
+                              cliches=cliches, repeated=repeated)
         result.scores.append(score.score)
         result.needs_review += int(score.needs_review)
         for reason in score.reasons:
@@ -50,7 +69,7 @@ def score_organization(engine: sa.Engine, organization: str) -> QualityResult:
             result.reasons[key] = result.reasons.get(key, 0) + 1
         rows.append({
             "organization": organization, "external_id": external_id,
-            "profile_hash": stable_hash([stored["profile"], listing.content_hash]),
+            "profile_hash": stable_hash([profile.model_dump(mode="json"), listing.content_hash]),
             "score": score.score, "components": score.components,
             "needs_review": score.needs_review, "reasons": score.reasons, "updated_at": now,
         })

@@ -6,11 +6,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from enrichment_assets.storage.schema import (
-    llm_profiles, normalized_records, quality_scores, raw_records, rejected_records, translations,
+    llm_profiles, normalized_records, quality_scores, raw_records, rejected_records, translations, violations,
 )
 
 SUMMARY_COLUMNS = ["organization", "listings", "rejected", "profiled", "skipped", "failed",
-                   "mean_quality", "translations"]
+                   "violations", "mean_quality", "translations"]
 
 
 def _counts(conn: sa.Connection, query: sa.Select) -> dict[str, int]:
@@ -23,7 +23,8 @@ def organization_summary(engine: sa.Engine) -> pd.DataFrame:
     ``listings``: active raw listings; ``rejected``: rejected lines and records (all
     stages); ``profiled``: status ``ok``; ``skipped``: ``insufficient_source`` plus
     ``not_a_dog``; ``failed``: ``failed`` plus ``budget_exhausted``; ``mean_quality``:
-    mean rubric score (0..100, NaN when nothing is scored); ``translations``: ``ok`` rows.
+    mean rubric score (0..100, NaN when nothing is scored); ``translations``: ``ok`` rows;
+    ``violations``: profiles with at least one stored ERROR hallucination-rule violation.
     Profile counts only cover listings that are currently normalized.
     """
     p, n = llm_profiles, normalized_records
@@ -44,6 +45,10 @@ def organization_summary(engine: sa.Engine) -> pd.DataFrame:
         quality = {org: float(v) for org, v in conn.execute(
             sa.select(quality_scores.c.organization, sa.func.avg(quality_scores.c.score))
             .group_by(quality_scores.c.organization)).all()}
+        violating = _counts(conn, sa.select(violations.c.organization,
+                                            sa.func.count(sa.distinct(violations.c.external_id)))
+                            .where(violations.c.target == "profile", violations.c.severity == "error")
+                            .group_by(violations.c.organization))
         translated = _counts(conn, sa.select(translations.c.organization, sa.func.count())
                              .where(translations.c.status == "ok").group_by(translations.c.organization))
     orgs = sorted(set(listings) | set(rejected))
@@ -54,6 +59,7 @@ def organization_summary(engine: sa.Engine) -> pd.DataFrame:
         "profiled": [ok.get(o, 0) for o in orgs],
         "skipped": [skipped.get(o, 0) for o in orgs],
         "failed": [failed.get(o, 0) for o in orgs],
+        "violations": [violating.get(o, 0) for o in orgs],
         "mean_quality": [round(quality[o], 1) if o in quality else float("nan") for o in orgs],
         "translations": [translated.get(o, 0) for o in orgs],
     }, columns=SUMMARY_COLUMNS)

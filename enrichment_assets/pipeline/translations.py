@@ -17,6 +17,7 @@ from enrichment_assets.domain.models import DogProfile, NormalizedListing, Trans
 from enrichment_assets.llm.client import LLMClient
 from enrichment_assets.llm.prompts import PromptConfig, render_translation_messages
 from enrichment_assets.pipeline.calls import call_status, ledger_row, record_calls, run_structured_calls
+from enrichment_assets.pipeline.hallucination import load_violations
 from enrichment_assets.pipeline.normalize import load_listings
 from enrichment_assets.pipeline.profiles import load_profile_rows
 from enrichment_assets.storage.database import stable_hash, sync_rows, utcnow
@@ -52,7 +53,11 @@ def translate_organization(
     config: PromptConfig,
     on_progress: Callable[[int], None] | None = None,
 ) -> TranslationResult:
-    """Translate every ``ok`` profile into each target language of ``config``."""
+    """Translate every ``ok`` profile into each target language of ``config``.
+
+    Profiles that violate an ERROR hallucination rule are not translated: their rows are
+    stored with status ``blocked_by_check`` and the rules named in the reason.
+    """
     languages = [lang for lang in config.metadata.target_languages if lang != PROFILE_LANGUAGE]
     result = TranslationResult(organization=organization, languages=languages)
     listings = {l.external_id: l for l in load_listings(engine, organization)}
@@ -63,6 +68,9 @@ def translate_organization(
         }
     model = client.settings.model
     now = utcnow()
+    blocking = {eid: sorted({v.rule for v in found if v.severity == "error"})
+                for eid, found in load_violations(engine, organization).items()}
+    blocking = {eid: rules for eid, rules in blocking.items() if rules}
     jobs: list[tuple[NormalizedListing, DogProfile, str, dict[str, Any]]] = []
     rows: list[dict[str, Any]] = []
     statuses: Counter[str] = Counter()
@@ -77,6 +85,18 @@ def translate_organization(
             source_hash = stable_hash([profile_row["profile"], listing.content_hash, language,
                                        config.prompt_version, model])
             previous = stored.get((external_id, language))
+            if external_id in blocking:
+                rows.append({
+                    "organization": organization, "external_id": external_id, "language": language,
+                    "status": "blocked_by_check", "source_hash": source_hash, "tagline": None,
+                    "description": None, "error_class": None, "raw_output": None,
+                    "reason": "profile violates ERROR rule(s): " + ", ".join(blocking[external_id]),
+                    "prompt_version": config.prompt_version, "model_requested": model, "model_used": None,
+                    "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "latency_ms": 0.0,
+                    "attempts": 0, "updated_at": now,
+                })
+                statuses["blocked_by_check"] += 1
+                continue
             if previous and previous["status"] == "ok" and previous["source_hash"] == source_hash:
                 result.reused += 1
                 statuses["ok"] += 1

@@ -135,7 +135,7 @@ translations = sa.Table(
 )
 
 #: Columns a re-run may change without the row's content changing.
-VOLATILE_COLUMNS = frozenset({"updated_at", "last_seen_at", "processed_at", "rejected_at"})
+VOLATILE_COLUMNS = frozenset({"updated_at", "last_seen_at", "processed_at", "rejected_at", "detected_at"})
 
 #: Append-only ledger: one row per model call (a listing's profile or one translation,
 #: all attempts and repair turns included). The daily budget sums ``cost_usd`` here.
@@ -179,4 +179,20 @@ alerts = sa.Table(
     sa.Column("delivered_to", JSONType, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
+)
+
+#: Hallucination-rule violations of the current profiles (and translations): one row per
+#: (listing, target, rule, field). ``target`` is ``profile`` or a translation language.
+#: Replaced as a set per organization each time the rules run.
+violations = sa.Table(
+    "violations",
+    metadata,
+    _org_key(),
+    sa.Column("external_id", sa.String(200), primary_key=True),
+    sa.Column("target", sa.String(16), primary_key=True),
+    sa.Column("rule", sa.String(64), primary_key=True),
+    sa.Column("field", sa.String(64), primary_key=True),
+    sa.Column("severity", sa.String(8), nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("detected_at", sa.DateTime, nullable=False),
 )

@@ -1,0 +1,135 @@
+"""Decisions of the quality-gate asset checks, from stored rows (no Dagster here).
+
+Each gate returns a :class:`GateResult`: ``passed``, ``severity`` (``ERROR``/``WARN``),
+a one-line ``description`` and the numbers for the check metadata.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from enrichment_assets.pipeline.hallucination import ViolationReport, build_report
+from enrichment_assets.storage.schema import llm_profiles, normalized_records, quality_scores, violations
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    severity: str
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    offending: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _current_profiles(engine: sa.Engine, organization: str) -> list[dict[str, Any]]:
+    p, n = llm_profiles, normalized_records
+    query = (sa.select(p.c.external_id, p.c.status, p.c.cost_usd, p.c.reason)
+             .join(n, sa.and_(p.c.organization == n.c.organization, p.c.external_id == n.c.external_id))
+             .where(p.c.organization == organization))
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def stored_violation_report(engine: sa.Engine, organization: str, target: str = "profile") -> ViolationReport:
+    """The stored violations of ``target`` as a report over the current ``ok`` profiles."""
+    checked = sum(1 for r in _current_profiles(engine, organization) if r["status"] == "ok")
+    with engine.connect() as conn:
+        query = sa.select(violations).where(violations.c.organization == organization)
+        query = query.where(violations.c.target == target) if target == "profile" else \
+            query.where(violations.c.target != "profile")
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    return build_report(organization, target, checked, rows)
+
+
+def hallucination_gate(report: ViolationReport, max_error_rate: float) -> GateResult:
+    """Fails on any violation: ERROR when the share of profiles with an ERROR-rule
+    violation exceeds ``max_error_rate``, WARN otherwise (including warn-only findings)."""
+    any_findings = bool(report.by_rule)
+    severity = "ERROR" if report.error_rate > max_error_rate else "WARN"
+    return GateResult(
+        passed=not any_findings, severity=severity,
+        description=(f"{report.with_errors} of {report.checked} profiles violate an ERROR rule "
+                     f"(rate {report.error_rate:.2%}, threshold {max_error_rate:.2%}); "
+                     f"{report.with_warnings} only WARN rules"),
+        metadata={"profiles_checked": report.checked, "profiles_with_errors": report.with_errors,
+                  "profiles_with_warnings_only": report.with_warnings, "error_rate": report.error_rate,
+                  "threshold": max_error_rate, "violations_by_rule": report.by_rule},
+        offending=report.offending,
+    )
+
+
+def success_rate_gate(engine: sa.Engine, organization: str, min_rate: float) -> GateResult:
+    """WARN when ``ok`` profiles are fewer than ``min_rate`` of the eligible listings
+    (all listings minus ``insufficient_source`` and ``not_a_dog``)."""
+    rows = _current_profiles(engine, organization)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    eligible = len(rows) - counts.get("insufficient_source", 0) - counts.get("not_a_dog", 0)
+    rate = counts.get("ok", 0) / eligible if eligible else 1.0
+    failed = [r for r in rows if r["status"] in ("failed", "budget_exhausted")]
+    return GateResult(
+        passed=rate >= min_rate, severity="WARN",
+        description=f"{counts.get('ok', 0)} of {eligible} eligible listings profiled ({rate:.1%}, minimum {min_rate:.0%})",
+        metadata={"eligible": eligible, "ok": counts.get("ok", 0), "success_rate": round(rate, 4),
+                  "threshold": min_rate, "statuses": counts},
+        offending=[{"external_id": r["external_id"], "status": r["status"], "reason": (r["reason"] or "")[:200]}
+                   for r in failed[:20]],
+    )
+
+
+def cost_gate(engine: sa.Engine, organization: str, max_cost_per_profile_usd: float) -> GateResult:
+    """WARN when the mean stored cost of the ``ok`` profiles exceeds the ceiling (USD)."""
+    costs = [r["cost_usd"] or 0.0 for r in _current_profiles(engine, organization) if r["status"] == "ok"]
+    mean = sum(costs) / len(costs) if costs else 0.0
+    return GateResult(
+        passed=mean <= max_cost_per_profile_usd, severity="WARN",
+        description=f"mean cost per profile ${mean:.5f} (ceiling ${max_cost_per_profile_usd:.5f})",
+        metadata={"profiles": len(costs), "cost_total_usd": round(sum(costs), 6),
+                  "cost_per_profile_usd": round(mean, 6), "threshold": max_cost_per_profile_usd},
+    )
+
+
+def quality_gate(engine: sa.Engine, organization: str, median_min: float, review_share_max: float) -> GateResult:
+    """WARN when the median score is below ``median_min`` or the share of profiles that
+    need review exceeds ``review_share_max``."""
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(sa.select(
+            quality_scores.c.external_id, quality_scores.c.score, quality_scores.c.needs_review,
+            quality_scores.c.reasons).where(quality_scores.c.organization == organization)).mappings()]
+    scores = [r["score"] for r in rows]
+    median = statistics.median(scores) if scores else 100.0
+    share = sum(r["needs_review"] for r in rows) / len(rows) if rows else 0.0
+    worst = sorted(rows, key=lambda r: r["score"])[:20]
+    return GateResult(
+        passed=median >= median_min and share <= review_share_max, severity="WARN",
+        description=(f"median score {median:.1f} (minimum {median_min}), {share:.1%} need review "
+                     f"(maximum {review_share_max:.0%})"),
+        metadata={"scored": len(rows), "median_score": round(median, 1), "median_threshold": median_min,
+                  "needs_review_share": round(share, 4), "review_share_threshold": review_share_max},
+        offending=[{"external_id": r["external_id"], "score": r["score"],
+                    "reasons": "; ".join(r["reasons"])[:200]} for r in worst if r["needs_review"]],
+    )
+
+
+def translation_gate(engine: sa.Engine, organization: str) -> GateResult:
+    """ERROR when any ``ok`` translation is in the wrong language or lost a name or number."""
+    from enrichment_assets.storage.schema import translations
+
+    with engine.connect() as conn:
+        checked = conn.execute(sa.select(sa.func.count()).select_from(translations).where(
+            translations.c.organization == organization, translations.c.status == "ok")).scalar_one()
+        rows = [dict(r) for r in conn.execute(sa.select(violations).where(
+            violations.c.organization == organization, violations.c.target != "profile")).mappings()]
+    report = build_report(organization, "translations", checked, rows)
+    return GateResult(
+        passed=not rows, severity="ERROR",
+        description=f"{report.with_errors + report.with_warnings} of {checked} translations break a translation rule",
+        metadata={"translations_checked": checked, "translations_with_findings": len({(r['external_id'], r['target']) for r in rows}),
+                  "violations_by_rule": report.by_rule},
+        offending=report.offending,
+    )

@@ -1,0 +1,56 @@
+"""``CheckThresholds``: the numbers the quality-gate asset checks compare against."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from pydantic import Field
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}={value!r}: not a number") from exc
+
+
+class CheckThresholds(dg.ConfigurableResource):
+    """Thresholds of the asset checks; unset fields come from the environment.
+
+    | field                        | environment variable                   | default |
+    |------------------------------|----------------------------------------|---------|
+    | hallucination_max_error_rate | ENRICHMENT_HALLUCINATION_MAX_RATE      | 0.02    |
+    | min_success_rate             | ENRICHMENT_MIN_SUCCESS_RATE            | 0.95    |
+    | max_cost_per_profile_usd     | ENRICHMENT_MAX_COST_PER_PROFILE_USD    | 0.01    |
+    | quality_median_min           | ENRICHMENT_QUALITY_MEDIAN_MIN          | 60      |
+    | review_share_max             | ENRICHMENT_REVIEW_SHARE_MAX            | 0.25    |
+
+    Defaults are our choice: 2% of profiles with an invented fact is already more than a
+    rescue would accept; 95% success is issue 4's number; 1 US cent per profile is ~20x
+    a flash-class model's price for a 2k-token prompt.
+    """
+
+    hallucination_max_error_rate: float | None = Field(default=None, ge=0, le=1)
+    min_success_rate: float | None = Field(default=None, ge=0, le=1)
+    max_cost_per_profile_usd: float | None = Field(default=None, ge=0)
+    quality_median_min: float | None = Field(default=None, ge=0, le=100)
+    review_share_max: float | None = Field(default=None, ge=0, le=1)
+
+    def value(self, name: str) -> float:
+        """The effective threshold ``name`` (a field name)."""
+        env, default = _DEFAULTS[name]
+        configured = getattr(self, name)
+        return configured if configured is not None else _env_float(env, default)
+
+
+_DEFAULTS = {
+    "hallucination_max_error_rate": ("ENRICHMENT_HALLUCINATION_MAX_RATE", 0.02),
+    "min_success_rate": ("ENRICHMENT_MIN_SUCCESS_RATE", 0.95),
+    "max_cost_per_profile_usd": ("ENRICHMENT_MAX_COST_PER_PROFILE_USD", 0.01),
+    "quality_median_min": ("ENRICHMENT_QUALITY_MEDIAN_MIN", 60.0),
+    "review_share_max": ("ENRICHMENT_REVIEW_SHARE_MAX", 0.25),
+}

@@ -1,0 +1,95 @@
+"""Issue 4 acceptance: planted hallucinations in a stubbed model's output, per partition."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+
+from enrichment_assets.assets import all_assets
+from enrichment_assets.checks import all_checks
+from enrichment_assets.llm.offline import profile_from_facts
+from enrichment_assets.llm.prompts import LISTING_TAG, parse_data_block
+from enrichment_assets.partitions import organizations
+from enrichment_assets.resources.database import DatabaseResource
+from enrichment_assets.resources.landing import LandingResource
+from enrichment_assets.resources.llm import LLMResource
+from enrichment_assets.resources.thresholds import CheckThresholds
+from enrichment_assets.sources.demo import import_demo
+from enrichment_assets.storage.schema import translations, violations
+from enrichment_assets_tests.stub_llm_server import Reply, StubLLMServer, model_like_responder
+
+ORG = "demo-tierheim-nord"
+INVENTED = "Sie liebt Katzen über alles."
+
+
+def planting_responder(plant_in: set[str] | None):
+    """Profiles from the offline rules, with an invented cat claim for names in ``plant_in``
+    (all dogs when None); translations answered normally."""
+    def respond(body: dict) -> Reply:
+        text = body["messages"][-1]["content"]
+        if f"<{LISTING_TAG}>" not in text:
+            return model_like_responder(body)
+        facts = parse_data_block(text, LISTING_TAG)
+        profile = profile_from_facts(facts)
+        if plant_in is None or facts["name"] in plant_in:
+            profile = profile.model_copy(update={
+                "good_with_cats": "yes",
+                "source_references": {**profile.source_references, "good_with_cats": INVENTED},
+            })
+        return Reply(profile.model_dump_json(), model="stub-llm-1")
+    return respond
+
+
+def _run(tmp_path: Path, responder, thresholds: CheckThresholds):
+    landing = tmp_path / "landing"
+    import_demo(landing)
+    database = DatabaseResource(url=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with StubLLMServer(responder=responder) as server, dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(organizations.name, [ORG])
+        llm = LLMResource(model="openai/stub-model", api_base=server.api_base, api_key="sk-stub-0000000000",
+                          input_cost_per_token=1e-7, output_cost_per_token=1e-7)
+        result = dg.materialize([*all_assets, *all_checks], partition_key=ORG, instance=instance,
+                                resources={"database": database, "llm": llm, "thresholds": thresholds,
+                                           "landing": LandingResource(path=str(landing))},
+                                raise_on_error=False)
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    return result, checks, materialized, database.engine
+
+
+def test_planted_hallucination_fails_blocking_check_and_skips_translations(tmp_path: Path) -> None:
+    result, checks, materialized, engine = _run(tmp_path, planting_responder(None), CheckThresholds())
+    gate = checks["profiles_hallucination_free"]
+    assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
+    assert gate.metadata["error_rate"].value == 1.0
+    by_rule = gate.metadata["violations_by_rule"].value
+    # the invented sentence mentions cats, so the compatibility rule is satisfied; the quote is not real
+    assert by_rule == {"quote_not_found": 7}
+    assert INVENTED in gate.metadata["first_offending"].value
+    assert "llm_profiles" in materialized and "translations" not in materialized
+    assert not result.success
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(violations.c.rule).where(violations.c.organization == ORG)).scalars().all()
+        translated = conn.execute(sa.select(sa.func.count()).select_from(translations)).scalar_one()
+    assert "quote_not_found" in stored and translated == 0
+
+
+def test_violation_below_threshold_warns_and_blocks_only_that_profile(tmp_path: Path) -> None:
+    result, checks, materialized, engine = _run(
+        tmp_path, planting_responder({"Bruno"}), CheckThresholds(hallucination_max_error_rate=0.9))
+    gate = checks["profiles_hallucination_free"]
+    assert not gate.passed and gate.severity == dg.AssetCheckSeverity.WARN
+    assert gate.metadata["profiles_with_errors"].value == 1
+    assert "translations" in materialized and result.success
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(translations.c.external_id, translations.c.status, translations.c.reason)
+                            .where(translations.c.organization == ORG)).all()
+    blocked = [r for r in rows if r.status == "blocked_by_check"]
+    assert len(blocked) == 3 and len({r.external_id for r in blocked}) == 1
+    assert "quote_not_found" in blocked[0].reason
+    assert all(r.status == "ok" for r in rows if r.status != "blocked_by_check")
+    assert checks["translations_language_and_facts"].passed, json.dumps(
+        {k: str(v.value) for k, v in checks["translations_language_and_facts"].metadata.items()})
