@@ -71,3 +71,18 @@ def prepare_dagster_home() -> Path:
 def sensor_interval_s() -> int:
     """Minimum seconds between sensor ticks (``ENRICHMENT_SENSOR_INTERVAL_S``, default 30)."""
     return int(os.environ.get("ENRICHMENT_SENSOR_INTERVAL_S") or 30)
+
+
+def env_float(name: str) -> float | None:
+    """``float`` of environment variable ``name``; ``None`` when unset or empty.
+
+    Raises:
+        ValueError: naming the variable when the value is not a number.
+    """
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}={value!r}: not a number") from exc

@@ -21,7 +21,8 @@ from enrichment_assets.resources.thresholds import CheckThresholds
 from enrichment_assets.sources.demo import import_demo
 from enrichment_assets.sources.landing import file_sha256
 from enrichment_assets.storage.schema import (
-    llm_profiles, normalized_records, quality_scores, raw_records, rejected_records, translations,
+    llm_calls, llm_profiles, normalized_records, quality_scores, raw_records, rejected_records,
+    translations, violations,
 )
 
 ASSET_NAMES = {"raw_records", "normalized_records", "llm_profiles", "quality_scores", "translations"}
@@ -92,7 +93,7 @@ def _snapshot(engine: sa.Engine) -> dict[str, list]:
     with engine.connect() as conn:
         return {t.name: sorted(map(repr, conn.execute(sa.select(t)).all()))
                 for t in (raw_records, normalized_records, llm_profiles, quality_scores,
-                          translations, rejected_records)}
+                          translations, rejected_records, violations, llm_calls)}
 
 
 def _run_demo_end_to_end(tmp_path: Path, database_url: str) -> None:

@@ -24,3 +24,14 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return 0.0
     return round(float(pd.Series(values).quantile(q)), 1)
+
+
+def log_call_problems(context: dg.AssetExecutionContext, statuses: dict[str, int], failures: Sequence[str],
+                      budget_message: str, what: str) -> int:
+    """Warn in the run log about budget stops and the first failures; return the budget stops."""
+    exhausted = statuses.get("budget_exhausted", 0)
+    if exhausted:
+        context.log.warning(f"budget reached: {exhausted} {what}s left for the next run ({budget_message})")
+    for failure in failures[:5]:
+        context.log.warning(f"{what} failed: {failure}")
+    return exhausted

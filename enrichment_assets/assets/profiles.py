@@ -4,11 +4,10 @@ import os
 
 import dagster as dg
 
-from enrichment_assets.assets._metadata import md_table, percentile
+from enrichment_assets.assets._metadata import log_call_problems, md_table, percentile
 from enrichment_assets.assets.normalized import normalized_records
 from enrichment_assets.llm.prompts import load_prompt_config
 from enrichment_assets.partitions import organizations
-from enrichment_assets.pipeline.calls import spent_today_usd
 from enrichment_assets.pipeline.hallucination import evaluate_profiles
 from enrichment_assets.pipeline.profiles import profile_organization
 from enrichment_assets.resources.database import DatabaseResource
@@ -38,14 +37,10 @@ def llm_profiles(context: dg.AssetExecutionContext, database: DatabaseResource,
                  llm: LLMResource) -> dg.MaterializeResult:
     org = context.partition_key
     config = load_prompt_config(org)
-    client = llm.client(spent_today_usd(database.engine) if llm.effective_daily_budget_usd else 0.0)
+    client = llm.client_for_run(database.engine)
     result = profile_organization(database.engine, org, client, config)
     rules = evaluate_profiles(database.engine, org)
-    exhausted = result.statuses.get("budget_exhausted", 0)
-    if exhausted:
-        context.log.warning(f"budget reached: {exhausted} left for the next run ({client.budget_message()})")
-    for failure in result.failures[:5]:
-        context.log.warning(f"profile failed: {failure}")
+    exhausted = log_call_problems(context, result.statuses, result.failures, client.budget_message(), "profile")
     eligible = result.listings - result.statuses.get("insufficient_source", 0) - result.statuses.get("not_a_dog", 0)
     ok = result.statuses.get("ok", 0)
     profiles_made = len(result.latencies_ms)

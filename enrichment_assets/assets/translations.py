@@ -2,11 +2,10 @@
 
 import dagster as dg
 
-from enrichment_assets.assets._metadata import md_table
+from enrichment_assets.assets._metadata import log_call_problems, md_table
 from enrichment_assets.assets.profiles import llm_profiles
 from enrichment_assets.llm.prompts import load_prompt_config
 from enrichment_assets.partitions import organizations
-from enrichment_assets.pipeline.calls import spent_today_usd
 from enrichment_assets.pipeline.hallucination import evaluate_translations
 from enrichment_assets.pipeline.translations import translate_organization
 from enrichment_assets.resources.database import DatabaseResource
@@ -28,14 +27,10 @@ def translations(context: dg.AssetExecutionContext, database: DatabaseResource,
                  llm: LLMResource) -> dg.MaterializeResult:
     org = context.partition_key
     config = load_prompt_config(org)
-    client = llm.client(spent_today_usd(database.engine) if llm.effective_daily_budget_usd else 0.0)
+    client = llm.client_for_run(database.engine)
     result = translate_organization(database.engine, org, client, config)
     rules = evaluate_translations(database.engine, org)
-    exhausted = result.statuses.get("budget_exhausted", 0)
-    if exhausted:
-        context.log.warning(f"budget reached: {exhausted} left for the next run ({client.budget_message()})")
-    for failure in result.failures[:5]:
-        context.log.warning(f"translation failed: {failure}")
+    exhausted = log_call_problems(context, result.statuses, result.failures, client.budget_message(), "translation")
     return dg.MaterializeResult(metadata={
         "languages": dg.MetadataValue.json(result.languages),
         "requested": result.requested,

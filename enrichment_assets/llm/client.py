@@ -347,6 +347,8 @@ class LLMClient:
         """Which budget is spent, with limit and spend (for logs and stored reasons)."""
         if self.budget.exhausted:
             return f"run budget of ${self.budget.limit_usd:.4f} reached (spent ${self.budget.spent_usd:.4f})"
+        if not self.daily_budget.exhausted:
+            return f"within budget (spent ${self.budget.spent_usd:.4f} this run)"
         return (f"daily budget of ${self.daily_budget.limit_usd:.4f} reached "
                 f"(spent ${self.daily_budget.spent_usd:.4f} today, UTC)")
 

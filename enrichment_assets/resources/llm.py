@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from enrichment_assets.llm.client import LLMClient, LLMSettings
+from enrichment_assets.settings import env_float
 
 DEFAULT_MODEL = "offline/rules"
 
@@ -17,14 +18,6 @@ def _env(name: str) -> str | None:
     return value if value not in (None, "") else None
 
 
-def _float_env(name: str) -> float | None:
-    value = _env(name)
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise ValueError(f"{name}={value!r}: not a number") from exc
 
 
 class LLMResource(dg.ConfigurableResource):
@@ -68,7 +61,7 @@ class LLMResource(dg.ConfigurableResource):
         if fallbacks is None:
             fallbacks = [m.strip() for m in (_env("ENRICHMENT_LLM_FALLBACK_MODELS") or "").split(",") if m.strip()]
         concurrency = self.max_concurrency or int(_env("ENRICHMENT_LLM_MAX_CONCURRENCY") or 4)
-        rpm = self.requests_per_minute or _float_env("ENRICHMENT_LLM_RPM")
+        rpm = self.requests_per_minute or env_float("ENRICHMENT_LLM_RPM")
         return LLMSettings(
             model=self.model or _env("ENRICHMENT_LLM_MODEL") or DEFAULT_MODEL,
             fallback_models=fallbacks,
@@ -81,7 +74,7 @@ class LLMResource(dg.ConfigurableResource):
             temperature={"profile": self.profile_temperature, "translation": self.translation_temperature},
             input_cost_per_token=self.input_cost_per_token,
             output_cost_per_token=self.output_cost_per_token,
-            budget_usd=self.budget_usd if self.budget_usd is not None else _float_env("ENRICHMENT_LLM_BUDGET_USD"),
+            budget_usd=self.budget_usd if self.budget_usd is not None else env_float("ENRICHMENT_LLM_BUDGET_USD"),
             breaker_threshold=self.breaker_threshold,
             breaker_cooldown_s=self.breaker_cooldown_s,
         )
@@ -90,7 +83,14 @@ class LLMResource(dg.ConfigurableResource):
     def effective_daily_budget_usd(self) -> float | None:
         if self.daily_budget_usd is not None:
             return self.daily_budget_usd
-        return _float_env("ENRICHMENT_LLM_DAILY_BUDGET_USD")
+        return env_float("ENRICHMENT_LLM_DAILY_BUDGET_USD")
+
+    def client_for_run(self, engine) -> LLMClient:
+        """A client for one materialization, charged with today's stored spend when a
+        daily cap is set (so the cap holds across runs)."""
+        from enrichment_assets.pipeline.calls import spent_today_usd
+
+        return self.client(spent_today_usd(engine) if self.effective_daily_budget_usd else 0.0)
 
     def client(self, spent_today_usd: float = 0.0) -> LLMClient:
         """A new client (own semaphore, rate limiter, budget, breaker) for one materialization.

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 from pydantic import Field
 
-
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise ValueError(f"{name}={value!r}: not a number") from exc
+from enrichment_assets.settings import env_float
 
 
 class CheckThresholds(dg.ConfigurableResource):
@@ -44,7 +34,10 @@ class CheckThresholds(dg.ConfigurableResource):
         """The effective threshold ``name`` (a field name)."""
         env, default = _DEFAULTS[name]
         configured = getattr(self, name)
-        return configured if configured is not None else _env_float(env, default)
+        if configured is not None:
+            return configured
+        from_env = env_float(env)
+        return default if from_env is None else from_env
 
 
 _DEFAULTS = {

@@ -20,6 +20,21 @@ def _org_key() -> sa.Column:
     return sa.Column("organization", sa.String(64), primary_key=True)
 
 
+def _call_accounting() -> list[sa.Column]:
+    """What every model-written row records: prompt version, requested and answering
+    model, tokens, cost (USD), latency (ms) and attempts (requests sent)."""
+    return [
+        sa.Column("prompt_version", sa.String(100), nullable=False),
+        sa.Column("model_requested", sa.String(200), nullable=False),
+        sa.Column("model_used", sa.String(200)),
+        sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
+        sa.Column("latency_ms", sa.Float, nullable=False, server_default="0"),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    ]
+
+
 scrape_files = sa.Table(
     "scrape_files",
     metadata,
@@ -86,14 +101,7 @@ llm_profiles = sa.Table(
     sa.Column("error_class", sa.String(100)),
     sa.Column("raw_output", sa.Text),
     sa.Column("content_hash", sa.String(64), nullable=False),
-    sa.Column("prompt_version", sa.String(100), nullable=False),
-    sa.Column("model_requested", sa.String(200), nullable=False),
-    sa.Column("model_used", sa.String(200)),
-    sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
-    sa.Column("latency_ms", sa.Float, nullable=False, server_default="0"),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    *_call_accounting(),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
@@ -123,14 +131,7 @@ translations = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("error_class", sa.String(100)),
     sa.Column("raw_output", sa.Text),
-    sa.Column("prompt_version", sa.String(100), nullable=False),
-    sa.Column("model_requested", sa.String(200), nullable=False),
-    sa.Column("model_used", sa.String(200)),
-    sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
-    sa.Column("latency_ms", sa.Float, nullable=False, server_default="0"),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    *_call_accounting(),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
