@@ -134,8 +134,6 @@ def run_cmd(organizations: tuple[str, ...]) -> None:
 
 def print_status() -> None:
     """Print the per-organization summary table."""
-    import pandas as pd
-
     from enrichment_assets.pipeline.status import organization_summary
 
     engine = _engine()
@@ -145,7 +143,7 @@ def print_status() -> None:
     for column in frame.columns:
         table.add_column(column, justify="left" if column == "organization" else "right", no_wrap=True)
     for row in frame.itertuples(index=False):
-        table.add_row(*["-" if isinstance(v, float) and pd.isna(v) else str(v) for v in row])
+        table.add_row(*[_cell(v) for v in row])
     if len(frame):
         totals = frame.drop(columns=["organization", "mean_quality"]).sum()
         table.add_row("TOTAL", *[str(int(totals[c])) if c in totals else "" for c in frame.columns[1:]],
@@ -206,11 +204,20 @@ def alerts_cmd(limit: int) -> None:
     for column in ("created_at", "severity", "kind", "check_name", "partition", "summary", "delivered_at", "attempts"):
         table.add_column(column, overflow="fold")
     for row in frame.itertuples(index=False):
-        table.add_row(f"{row.created_at:%Y-%m-%d %H:%M}", row.severity, row.kind, row.check_name or "-",
-                      row.partition or "-", (row.summary or "")[:120],
-                      "-" if row.delivered_at is None or row.delivered_at != row.delivered_at
-                      else f"{row.delivered_at:%H:%M:%S}", str(row.attempts))
+        table.add_row(_cell(row.created_at), row.severity, row.kind, _cell(row.check_name), _cell(row.partition),
+                      _cell(row.summary)[:120], _cell(row.delivered_at), str(row.attempts))
     console.print(table)
+
+
+def _cell(value) -> str:
+    """Table text for a value; "-" for None, NaN and NaT (pandas 3 turns None into NaN)."""
+    import pandas as pd
+
+    if value is None or pd.isna(value):
+        return "-"
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
 
 
 def _engine():

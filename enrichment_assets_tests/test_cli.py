@@ -95,3 +95,21 @@ def test_backfill_launches_a_dagster_backfill_for_the_daemon(enrichment_home: Pa
     assert all(r.job_name == "reprofile" and r.tags.get("enrichment/llm") == "true" for r in runs)
     # the daemon resolves runs by the workspace's code location name, not the module
     assert {r.remote_job_origin.location_name for r in runs} == {"enrichment_assets"}
+
+
+def test_alerts_lists_stored_alerts_newest_first(enrichment_home: Path) -> None:
+    from enrichment_assets.pipeline.alerts import Alert, store_alerts
+    from enrichment_assets.resources.database import DatabaseResource
+
+    runner = CliRunner()
+    assert "no alerts" in runner.invoke(main, ["alerts"]).output
+    engine = DatabaseResource().engine
+    store_alerts(engine, [
+        Alert(dedupe_key="check:1", kind="check", severity="WARN", summary="median score 41.0",
+              check_name="quality_floor", asset="quality_scores", partition="org-a"),
+        Alert(dedupe_key="run:abc", kind="run", severity="ERROR", summary="step llm_profiles failed",
+              asset="enrich_organization", partition="org-b", run_id="abc"),
+    ])
+    output = runner.invoke(main, ["alerts"]).output
+    assert output.index("org-b") < output.index("org-a"), "newest first"
+    assert "quality_floor" in output and "WARN" in output and "ERROR" in output

@@ -177,3 +177,27 @@ def test_open_circuit_goes_to_fallback() -> None:
         first, second = _calls(client, 2)
     assert first.ok and second.ok
     assert [r["body"]["model"] for r in server.requests] == ["stub-model"] * 2 + ["fallback-model"] * 2
+
+
+def test_spent_today_counts_only_the_current_utc_day(tmp_path) -> None:
+    from datetime import datetime
+
+    import sqlalchemy as sa
+
+    from enrichment_assets.pipeline.calls import spent_today_usd
+    from enrichment_assets.storage.database import create_db_engine, upgrade_to_head
+    from enrichment_assets.storage.schema import llm_calls
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    upgrade_to_head(engine)
+    row = dict(organization="o", external_id="1", task="profile", status="ok", model_requested="m",
+               model_used="m", prompt_version="v", input_tokens=1, output_tokens=1, latency_ms=1.0,
+               attempts=1, error_class=None)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(llm_calls), [
+            {**row, "cost_usd": 0.5, "called_at": datetime(2026, 11, 20, 23, 59)},
+            {**row, "cost_usd": 0.25, "called_at": datetime(2026, 11, 21, 0, 1)},
+            {**row, "cost_usd": 0.125, "called_at": datetime(2026, 11, 21, 18, 0)},
+        ])
+    assert spent_today_usd(engine, now=datetime(2026, 11, 21, 19, 0)) == 0.375
+    engine.dispose()

@@ -13,7 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from enrichment_assets.pipeline.hallucination import ViolationReport, build_report
-from enrichment_assets.storage.schema import llm_profiles, normalized_records, quality_scores, violations
+from enrichment_assets.storage.schema import (
+    llm_profiles, normalized_records, quality_scores, translations, violations,
+)
 
 
 @dataclass
@@ -118,8 +120,6 @@ def quality_gate(engine: sa.Engine, organization: str, median_min: float, review
 
 def translation_gate(engine: sa.Engine, organization: str) -> GateResult:
     """ERROR when any ``ok`` translation is in the wrong language or lost a name or number."""
-    from enrichment_assets.storage.schema import translations
-
     with engine.connect() as conn:
         checked = conn.execute(sa.select(sa.func.count()).select_from(translations).where(
             translations.c.organization == organization, translations.c.status == "ok")).scalar_one()
