@@ -27,6 +27,7 @@ REPO_PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 def prompts_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     target = tmp_path / "prompts"
     shutil.copytree(REPO_PROMPTS, target)
+    (target / "organizations").mkdir(exist_ok=True)
     monkeypatch.setenv("ENRICHMENT_PROMPTS_DIR", str(target))
     return target
 

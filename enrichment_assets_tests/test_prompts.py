@@ -28,6 +28,7 @@ def _listing(**overrides) -> NormalizedListing:
 def prompts_dir(tmp_path: Path) -> Path:
     target = tmp_path / "prompts"
     shutil.copytree(REPO_PROMPTS, target)
+    (target / "organizations").mkdir(exist_ok=True)
     return target
 
 
