@@ -49,15 +49,20 @@ def _settings(server: StubLLMServer, **overrides) -> LLMSettings:
     return settings
 
 
-def test_budget_exhausted_listings_are_stored_and_retried_next_run(tmp_path: Path, prompts_dir: Path) -> None:
+def _normalized_demo(tmp_path: Path, org: str):
+    """A migrated SQLite database holding ``org``'s demo listings, normalized; and its prompts."""
     landing = tmp_path / "landing"
     import_demo(landing)
-    org = "demo-tierheim-nord"
     engine = create_db_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     upgrade_to_head(engine)
     ingest_organization(engine, landing, org)
     normalize_organization(engine, org)
-    config = load_prompt_config(org)
+    return engine, load_prompt_config(org)
+
+
+def test_budget_exhausted_listings_are_stored_and_retried_next_run(tmp_path: Path, prompts_dir: Path) -> None:
+    org = "demo-tierheim-nord"
+    engine, config = _normalized_demo(tmp_path, org)
     with StubLLMServer(responder=model_like_responder) as server:
         # one profile costs a few thousand tokens at 1e-6 USD: a tiny budget stops after the first
         first = profile_organization(engine, org, LLMClient(_settings(server, budget_usd=1e-4, max_concurrency=1)), config)
@@ -90,14 +95,8 @@ def test_budget_exhausted_listings_are_stored_and_retried_next_run(tmp_path: Pat
 def test_failed_listings_keep_raw_output_and_are_retried(tmp_path: Path, prompts_dir: Path) -> None:
     from enrichment_assets_tests.stub_llm_server import Reply
 
-    landing = tmp_path / "landing"
-    import_demo(landing)
     org = "demo-hope-hounds"
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    upgrade_to_head(engine)
-    ingest_organization(engine, landing, org)
-    normalize_organization(engine, org)
-    config = load_prompt_config(org)
+    engine, config = _normalized_demo(tmp_path, org)
     with StubLLMServer(default=Reply("I'd rather write a poem about this dog.")) as server:
         result = profile_organization(engine, org, LLMClient(_settings(server, repair_turns=1)), config)
     eligible = result.statuses["failed"]

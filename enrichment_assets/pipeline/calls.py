@@ -47,16 +47,27 @@ def call_status(call: CallResult) -> str:
     return "budget_exhausted" if call.budget_exhausted else "failed"
 
 
+NO_CALL = {"model_used": None, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0,
+           "latency_ms": 0.0, "attempts": 0}
+"""Call-accounting columns of a row for which no request was sent."""
+
+
+def call_accounting(call: CallResult) -> dict:
+    """The call-accounting columns a model-written row stores: answering model, tokens,
+    cost (USD; an unknown price counts 0), latency (ms) and attempts (requests sent)."""
+    return {"model_used": call.model_used, "input_tokens": call.input_tokens,
+            "output_tokens": call.output_tokens, "cost_usd": call.cost_usd or 0.0,
+            "latency_ms": round(call.latency_ms, 3), "attempts": call.attempts}
+
+
 def ledger_row(organization: str, external_id: str, task: str, prompt_version: str,
                call: CallResult) -> dict:
     """One ``llm_calls`` row for a call that sent at least one request."""
     return {
         "organization": organization, "external_id": external_id, "task": task,
         "status": call_status(call), "model_requested": call.model_requested,
-        "model_used": call.model_used, "prompt_version": prompt_version,
-        "input_tokens": call.input_tokens, "output_tokens": call.output_tokens,
-        "cost_usd": call.cost_usd or 0.0, "latency_ms": round(call.latency_ms, 3),
-        "attempts": call.attempts, "error_class": call.error_class, "called_at": utcnow(),
+        "prompt_version": prompt_version, **call_accounting(call),
+        "error_class": call.error_class, "called_at": utcnow(),
     }
 
 

@@ -36,15 +36,13 @@ def _current_profiles(engine: sa.Engine, organization: str) -> list[dict[str, An
         return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def stored_violation_report(engine: sa.Engine, organization: str, target: str = "profile") -> ViolationReport:
-    """The stored violations of ``target`` as a report over the current ``ok`` profiles."""
+def stored_violation_report(engine: sa.Engine, organization: str) -> ViolationReport:
+    """The stored profile violations as a report over the current ``ok`` profiles."""
     checked = sum(1 for r in _current_profiles(engine, organization) if r["status"] == "ok")
     with engine.connect() as conn:
-        query = sa.select(violations).where(violations.c.organization == organization)
-        query = query.where(violations.c.target == target) if target == "profile" else \
-            query.where(violations.c.target != "profile")
-        rows = [dict(r) for r in conn.execute(query).mappings()]
-    return build_report(organization, target, checked, rows)
+        rows = [dict(r) for r in conn.execute(sa.select(violations).where(
+            violations.c.organization == organization, violations.c.target == "profile")).mappings()]
+    return build_report(organization, "profile", checked, rows)
 
 
 def hallucination_gate(report: ViolationReport, max_error_rate: float) -> GateResult:

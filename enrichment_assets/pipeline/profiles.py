@@ -20,7 +20,9 @@ from enrichment_assets.domain.grounding import assess_source, find_boilerplate
 from enrichment_assets.domain.models import DogProfile, NormalizedListing, ProfileStatus
 from enrichment_assets.llm.client import CallResult, LLMClient
 from enrichment_assets.llm.prompts import PromptConfig, render_profile_messages
-from enrichment_assets.pipeline.calls import call_status, ledger_row, record_calls, run_structured_calls
+from enrichment_assets.pipeline.calls import (
+    NO_CALL, call_accounting, call_status, ledger_row, record_calls, run_structured_calls,
+)
 from enrichment_assets.pipeline.normalize import load_listings
 from enrichment_assets.storage.database import sync_rows, utcnow
 from enrichment_assets.storage.schema import llm_profiles
@@ -67,16 +69,12 @@ def _base_row(organization: str, listing: NormalizedListing, prompt_version: str
         "organization": organization, "external_id": listing.external_id, "status": None,
         "profile": None, "reason": None, "error_class": None, "raw_output": None,
         "content_hash": listing.content_hash, "prompt_version": prompt_version,
-        "model_requested": model, "model_used": None, "input_tokens": 0, "output_tokens": 0,
-        "cost_usd": 0.0, "latency_ms": 0.0, "attempts": 0, "updated_at": utcnow(),
+        "model_requested": model, **NO_CALL, "updated_at": utcnow(),
     }
 
 
 def _call_row(row: dict[str, Any], call: CallResult) -> dict[str, Any]:
-    row.update(
-        model_used=call.model_used, input_tokens=call.input_tokens, output_tokens=call.output_tokens,
-        cost_usd=call.cost_usd or 0.0, latency_ms=round(call.latency_ms, 3), attempts=call.attempts,
-    )
+    row.update(call_accounting(call))
     status = call_status(call)
     if status == "ok":
         row.update(status=ProfileStatus.OK.value, profile=call.value.model_dump(mode="json"))

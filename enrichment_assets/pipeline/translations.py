@@ -16,7 +16,9 @@ import sqlalchemy as sa
 from enrichment_assets.domain.models import DogProfile, NormalizedListing, TranslatedProfileText
 from enrichment_assets.llm.client import LLMClient
 from enrichment_assets.llm.prompts import PromptConfig, render_translation_messages
-from enrichment_assets.pipeline.calls import call_status, ledger_row, record_calls, run_structured_calls
+from enrichment_assets.pipeline.calls import (
+    NO_CALL, call_accounting, call_status, ledger_row, record_calls, run_structured_calls,
+)
 from enrichment_assets.pipeline.hallucination import load_violations
 from enrichment_assets.pipeline.normalize import load_listings
 from enrichment_assets.pipeline.profiles import load_profile_rows
@@ -85,16 +87,17 @@ def translate_organization(
             source_hash = stable_hash([profile_row["profile"], listing.content_hash, language,
                                        config.prompt_version, model])
             previous = stored.get((external_id, language))
+            row = {
+                "organization": organization, "external_id": external_id, "language": language,
+                "status": None, "source_hash": source_hash, "tagline": None, "description": None,
+                "reason": None, "error_class": None, "raw_output": None,
+                "prompt_version": config.prompt_version, "model_requested": model, **NO_CALL,
+                "updated_at": now,
+            }
             if external_id in blocking:
-                rows.append({
-                    "organization": organization, "external_id": external_id, "language": language,
-                    "status": "blocked_by_check", "source_hash": source_hash, "tagline": None,
-                    "description": None, "error_class": None, "raw_output": None,
-                    "reason": "profile violates ERROR rule(s): " + ", ".join(blocking[external_id]),
-                    "prompt_version": config.prompt_version, "model_requested": model, "model_used": None,
-                    "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "latency_ms": 0.0,
-                    "attempts": 0, "updated_at": now,
-                })
+                row.update(status="blocked_by_check",
+                           reason="profile violates ERROR rule(s): " + ", ".join(blocking[external_id]))
+                rows.append(row)
                 statuses["blocked_by_check"] += 1
                 continue
             if previous and previous["status"] == "ok" and previous["source_hash"] == source_hash:
@@ -103,14 +106,6 @@ def translate_organization(
                 if on_progress:
                     on_progress(1)
                 continue
-            row = {
-                "organization": organization, "external_id": external_id, "language": language,
-                "status": None, "source_hash": source_hash, "tagline": None, "description": None,
-                "reason": None, "error_class": None, "raw_output": None,
-                "prompt_version": config.prompt_version, "model_requested": model, "model_used": None,
-                "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "latency_ms": 0.0,
-                "attempts": 0, "updated_at": now,
-            }
             jobs.append((listing, DogProfile.model_validate(profile_row["profile"]), language, row))
 
     calls = run_structured_calls(
@@ -120,9 +115,7 @@ def translate_organization(
     for (listing, _, language, row), call in zip(jobs, calls):
         ledger.append(ledger_row(organization, f"{listing.external_id}/{language}", "translation",
                                  config.prompt_version, call))
-        row.update(model_used=call.model_used, input_tokens=call.input_tokens,
-                   output_tokens=call.output_tokens, cost_usd=call.cost_usd or 0.0,
-                   latency_ms=round(call.latency_ms, 3), attempts=call.attempts)
+        row.update(call_accounting(call))
         value = call.value
         if value is not None and value.language != language:
             row.update(status="failed", error_class="WrongLanguage",
