@@ -228,6 +228,21 @@ def _engine():
     return engine
 
 
+@main.command("settings")
+@click.option("--markdown", is_flag=True, help="Print the README's configuration table instead.")
+def settings_cmd(markdown: bool) -> None:
+    """The effective settings (every ENRICHMENT_* variable); secrets show as (set)."""
+    if markdown:
+        click.echo(settings.settings_table_markdown())
+        return
+    table = Table(title="effective settings")
+    table.add_column("variable")
+    table.add_column("value", overflow="fold")
+    for name, value in settings.effective_settings_metadata().items():
+        table.add_row(name, value)
+    console.print(table)
+
+
 @main.command("status")
 def status_cmd() -> None:
     """The per-organization summary table."""

@@ -1,52 +1,194 @@
-"""Where things live, from environment variables with embedded defaults.
+"""The one settings object: every environment variable the project reads, declared once.
 
-| variable                  | default                                  |
-|---------------------------|------------------------------------------|
-| ENRICHMENT_HOME           | ``.enrichment/`` in the working directory |
-| ENRICHMENT_LANDING_DIR    | ``<ENRICHMENT_HOME>/landing``             |
-| ENRICHMENT_DATABASE_URL   | ``sqlite:///<ENRICHMENT_HOME>/enrichment.db`` |
-| DAGSTER_HOME              | ``<ENRICHMENT_HOME>/dagster`` (SQLite), or ``<ENRICHMENT_HOME>/dagster-postgres`` when ENRICHMENT_DAGSTER_PG_URL is set |
+:class:`Settings` (pydantic-settings) declares each ``ENRICHMENT_*`` variable (and
+``DAGSTER_HOME``) with its type, default and description. Nothing else in the package reads
+the environment: resources, the CLI, sensors and schedules call :func:`get_settings`. The
+README's configuration table is generated from this class (``enrichment settings
+--markdown``) and a test checks that the two agree.
+
+A fresh :class:`Settings` is built on every :func:`get_settings` call (a few hundred
+microseconds), so a changed environment (tests, ``monkeypatch.setenv``) is seen at once.
+Invalid values raise ``pydantic.ValidationError`` naming the variable.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+CommaList = Annotated[list[str], NoDecode]
+"""A list given as one comma- (or whitespace-) separated string in the environment."""
+
+
+def _split(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part for part in value.replace(",", " ").split() if part]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of the project, from ``ENRICHMENT_<NAME>`` environment variables.
+
+    Empty variables count as unset. Paths are resolved against the working directory.
+    Money is in USD; times in seconds. Secrets (:class:`pydantic.SecretStr`) never show in
+    ``repr``, logs or metadata.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ENRICHMENT_", env_ignore_empty=True,
+                                      extra="ignore", populate_by_name=True)
+
+    # -- where things live ---------------------------------------------------------------
+    home: Path = Field(default=Path(".enrichment"), description="data folder")
+    landing_dir: Path | None = Field(default=None, description="where scrape files arrive; default `<ENRICHMENT_HOME>/landing`")
+    database_url: str | None = Field(default=None, description="application database (SQLAlchemy URL); default `sqlite:///<ENRICHMENT_HOME>/enrichment.db`; `postgresql+psycopg2://user@host/db` in production")
+    dagster_home: Path | None = Field(default=None, validation_alias=AliasChoices("DAGSTER_HOME"),
+                                      description="Dagster instance used by `enrichment run` and `make dev`; default `<ENRICHMENT_HOME>/dagster` (or `dagster-postgres`)")
+    dagster_pg_url: str | None = Field(default=None, description="Dagster's own storage on PostgreSQL (`postgresql+psycopg2://...`)")
+    prompts_dir: Path | None = Field(default=None, description="prompt files; default `prompts/` of the project")
+
+    # -- the model -----------------------------------------------------------------------
+    llm_model: str = Field(default="offline/rules", description="any LiteLLM model string (`gemini/...`, `openai/...`, `ollama/...`)")
+    llm_fallback_models: CommaList = Field(default_factory=list, description="comma-separated models tried in order when the primary fails")
+    llm_api_base: str | None = Field(default=None, description="e.g. an OpenAI-compatible server; default: the provider's")
+    llm_api_key: SecretStr | None = Field(default=None, description="optional; provider variables such as `GEMINI_API_KEY` keep working")
+    llm_max_concurrency: int = Field(default=4, ge=1, description="concurrent model requests per run")
+    llm_rpm: float | None = Field(default=None, gt=0, description="requests per minute (unset: unlimited)")
+    llm_budget_usd: float | None = Field(default=None, ge=0, description="spend limit per run; the rest is stored `budget_exhausted` and retried next run")
+    llm_daily_budget_usd: float | None = Field(default=None, ge=0, description="spend limit per UTC day across runs (counted from the `llm_calls` ledger)")
+
+    # -- operations ----------------------------------------------------------------------
+    alert_urls: CommaList = Field(default_factory=list, repr=False, description="comma-separated apprise URLs (`slack://...`, `mailto://...`, `json://host/path`)")
+    reprofile_cron: str = Field(default="0 3 * * 1", description="cron (UTC) of `weekly_reprofile_schedule`")
+    sensor_interval_s: int = Field(default=30, ge=1, description="minimum seconds between sensor ticks")
+
+    # -- asset-check thresholds ----------------------------------------------------------
+    hallucination_max_rate: float = Field(default=0.02, ge=0, le=1, description="share of profiles with an ERROR rule above which `profiles_hallucination_free` fails")
+    min_success_rate: float = Field(default=0.95, ge=0, le=1, description="`profiles_success_rate` warns below this share of ok profiles")
+    max_cost_per_profile_usd: float = Field(default=0.01, ge=0, description="`profiles_cost` warns above this mean cost per profile")
+    quality_median_min: float = Field(default=60.0, ge=0, le=100, description="`quality_floor` warns below this median score")
+    review_share_max: float = Field(default=0.25, ge=0, le=1, description="`quality_floor` warns when more profiles than this share need review")
+
+    @field_validator("llm_fallback_models", "alert_urls", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return _split(value)
+
+    # -- derived values --------------------------------------------------------------------
+
+    @property
+    def home_path(self) -> Path:
+        """``home`` as an absolute path (not created)."""
+        return self.home.resolve()
+
+    @property
+    def landing_path(self) -> Path:
+        """Landing folder holding ``<organization>/<scrape>.jsonl`` files."""
+        return self.landing_dir.resolve() if self.landing_dir else self.home_path / "landing"
+
+    @property
+    def database(self) -> str:
+        """SQLAlchemy URL of the application database."""
+        return self.database_url or f"sqlite:///{self.home_path / 'enrichment.db'}"
+
+    @property
+    def dagster_home_path(self) -> Path:
+        """The persistent Dagster instance folder shared by ``enrichment run`` and ``make dev``."""
+        if self.dagster_home:
+            return self.dagster_home.resolve()
+        return self.home_path / ("dagster-postgres" if self.dagster_pg_url else "dagster")
+
+    @property
+    def prompts_path(self) -> Path:
+        """Folder of ``default.yaml`` and ``organizations/*.yaml``."""
+        return self.prompts_dir if self.prompts_dir else PROJECT_ROOT / "prompts"
+
+
+def get_settings() -> Settings:
+    """The effective settings, read from the environment now.
+
+    Raises:
+        pydantic.ValidationError: naming the variable whose value is invalid.
+    """
+    return Settings()
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a :class:`Settings` field (``llm_rpm`` -> ``ENRICHMENT_LLM_RPM``)."""
+    info = Settings.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"ENRICHMENT_{field.upper()}"
+
+
+def settings_table_markdown() -> str:
+    """The README's configuration table: variable, default, meaning (one row per field)."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        if default in (None, []):
+            shown = "unset"
+        elif isinstance(default, Path):
+            shown = f"`{default}/`"
+        else:
+            shown = f"`{default}`"
+        lines.append(f"| `{env_name(name)}` | {shown} | {info.description} |")
+    return "\n".join(lines)
+
+
+def effective_settings_metadata(settings: Settings | None = None) -> dict[str, str]:
+    """Effective values for the Dagster UI: every field as text, secrets shown as set/unset."""
+    settings = settings or get_settings()
+    out: dict[str, str] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = "(set)"
+        elif value is None:
+            value = "(unset)"
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value)) or "(none)"
+        out[env_name(name)] = str(value)
+    # alert URLs may carry tokens: only their number is shown
+    out[env_name("alert_urls")] = f"{len(settings.alert_urls)} URL(s)"
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Functions kept for the modules that call them (each reads the settings object).
+# ---------------------------------------------------------------------------------------
 
 
 def enrichment_home() -> Path:
     """``ENRICHMENT_HOME`` as an absolute path (not created)."""
-    return Path(os.environ.get("ENRICHMENT_HOME") or ".enrichment").resolve()
+    return get_settings().home_path
 
 
 def landing_dir() -> Path:
     """Landing folder holding ``<organization>/<scrape>.jsonl`` files."""
-    env = os.environ.get("ENRICHMENT_LANDING_DIR")
-    return Path(env).resolve() if env else enrichment_home() / "landing"
+    return get_settings().landing_path
 
 
 def database_url() -> str:
     """SQLAlchemy URL of the application database."""
-    env = os.environ.get("ENRICHMENT_DATABASE_URL")
-    if env:
-        return env
-    return f"sqlite:///{enrichment_home() / 'enrichment.db'}"
-
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+    return get_settings().database
 
 
 def dagster_postgres_url() -> str | None:
     """``ENRICHMENT_DAGSTER_PG_URL``: Dagster's own storage on PostgreSQL when set."""
-    return os.environ.get("ENRICHMENT_DAGSTER_PG_URL") or None
+    return get_settings().dagster_pg_url
 
 
 def dagster_home() -> Path:
     """The persistent Dagster instance folder shared by ``enrichment run`` and ``make dev``."""
-    env = os.environ.get("DAGSTER_HOME")
-    if env:
-        return Path(env).resolve()
-    return enrichment_home() / ("dagster-postgres" if dagster_postgres_url() else "dagster")
+    return get_settings().dagster_home_path
 
 
 def prepare_dagster_home() -> Path:
@@ -57,11 +199,12 @@ def prepare_dagster_home() -> Path:
     run monitoring); otherwise a file that only turns telemetry off, so Dagster keeps its
     default SQLite storage in the folder.
     """
-    home = dagster_home()
+    settings = get_settings()
+    home = settings.dagster_home_path
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        if dagster_postgres_url():
+        if settings.dagster_pg_url:
             config.write_text((PROJECT_ROOT / "dagster.yaml").read_text(encoding="utf-8"), encoding="utf-8")
         else:
             config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
@@ -70,19 +213,4 @@ def prepare_dagster_home() -> Path:
 
 def sensor_interval_s() -> int:
     """Minimum seconds between sensor ticks (``ENRICHMENT_SENSOR_INTERVAL_S``, default 30)."""
-    return int(os.environ.get("ENRICHMENT_SENSOR_INTERVAL_S") or 30)
-
-
-def env_float(name: str) -> float | None:
-    """``float`` of environment variable ``name``; ``None`` when unset or empty.
-
-    Raises:
-        ValueError: naming the variable when the value is not a number.
-    """
-    value = os.environ.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise ValueError(f"{name}={value!r}: not a number") from exc
+    return get_settings().sensor_interval_s

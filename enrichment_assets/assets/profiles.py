@@ -1,7 +1,5 @@
 """``llm_profiles``: one adoption profile or one explicit status per listing."""
 
-import os
-
 import dagster as dg
 
 from enrichment_assets.assets._metadata import log_call_problems, md_table, percentile
@@ -11,12 +9,13 @@ from enrichment_assets.partitions import organizations
 from enrichment_assets.pipeline.hallucination import evaluate_profiles
 from enrichment_assets.pipeline.profiles import profile_organization
 from enrichment_assets.resources.database import DatabaseResource
-from enrichment_assets.resources.llm import DEFAULT_MODEL, LLMResource
+from enrichment_assets.resources.llm import LLMResource
+from enrichment_assets.settings import get_settings
 
 
 def profiles_code_version() -> str:
     """Default prompt version and model: editing either marks profiles stale in the UI."""
-    model = os.environ.get("ENRICHMENT_LLM_MODEL") or DEFAULT_MODEL
+    model = get_settings().llm_model
     return f"prompt={load_prompt_config('default').prompt_version};model={model}"
 
 
@@ -60,6 +59,7 @@ def llm_profiles(context: dg.AssetExecutionContext, database: DatabaseResource,
         "latency_p50_ms": percentile(result.latencies_ms, 0.5),
         "latency_p95_ms": percentile(result.latencies_ms, 0.95),
         "model_requested": client.settings.model,
+        "llm_settings": dg.MetadataValue.json(llm.describe()),
         "model_mix": dg.MetadataValue.json(result.models),
         "prompt_version": config.prompt_version,
         "rows_written": result.written,

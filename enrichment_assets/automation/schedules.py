@@ -1,14 +1,13 @@
 """``weekly_reprofile_schedule``: a scheduled backfill of every organization partition."""
 
-import os
-
 import dagster as dg
 
 from enrichment_assets.automation.jobs import reprofile_job
 from enrichment_assets.partitions import organizations
+from enrichment_assets.settings import Settings, get_settings
 
 #: Default: Mondays 03:00 UTC; override with ENRICHMENT_REPROFILE_CRON (read at load time).
-DEFAULT_REPROFILE_CRON = "0 3 * * 1"
+DEFAULT_REPROFILE_CRON = Settings.model_fields["reprofile_cron"].default
 
 
 def reprofile_run_requests(partition_keys: list[str], tick: str) -> list[dg.RunRequest]:
@@ -22,7 +21,7 @@ def reprofile_run_requests(partition_keys: list[str], tick: str) -> list[dg.RunR
 
 @dg.schedule(
     job=reprofile_job,
-    cron_schedule=os.environ.get("ENRICHMENT_REPROFILE_CRON") or DEFAULT_REPROFILE_CRON,
+    cron_schedule=get_settings().reprofile_cron,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description=(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +85,9 @@ class PromptConfig(BaseModel):
 
 def default_prompts_dir() -> Path:
     """``ENRICHMENT_PROMPTS_DIR`` when set, else ``prompts/`` at the project root."""
-    env = os.environ.get("ENRICHMENT_PROMPTS_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "prompts"
+    from enrichment_assets.settings import get_settings
+
+    return get_settings().prompts_path
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -8,7 +8,6 @@ are never stored or logged: rows keep sha256 prefixes of the URLs that accepted 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,8 +45,9 @@ class Alert(BaseModel):
 
 def alert_urls() -> list[str]:
     """Notification URLs from ``ENRICHMENT_ALERT_URLS`` (comma or whitespace separated)."""
-    raw = os.environ.get("ENRICHMENT_ALERT_URLS", "")
-    return [u for u in raw.replace(",", " ").split() if u]
+    from enrichment_assets.settings import get_settings
+
+    return list(get_settings().alert_urls)
 
 
 def url_id(url: str) -> str:

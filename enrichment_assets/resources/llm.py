@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 from pydantic import Field
 
 from enrichment_assets.llm.client import LLMClient, LLMSettings
-from enrichment_assets.settings import env_float
+from enrichment_assets.settings import Settings, get_settings
 
-DEFAULT_MODEL = "offline/rules"
-
-
-def _env(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else None
-
-
+DEFAULT_MODEL = Settings.model_fields["llm_model"].default
 
 
 class LLMResource(dg.ConfigurableResource):
-    """LiteLLM model settings; unset fields fall back to environment variables.
+    """LiteLLM model settings; unset fields fall back to the settings object (environment).
 
     | field                 | environment variable             | default          |
     |-----------------------|----------------------------------|------------------|
@@ -57,24 +48,22 @@ class LLMResource(dg.ConfigurableResource):
 
     def llm_settings(self) -> LLMSettings:
         """Effective settings: config first, then environment, then defaults."""
-        fallbacks = self.fallback_models
-        if fallbacks is None:
-            fallbacks = [m.strip() for m in (_env("ENRICHMENT_LLM_FALLBACK_MODELS") or "").split(",") if m.strip()]
-        concurrency = self.max_concurrency or int(_env("ENRICHMENT_LLM_MAX_CONCURRENCY") or 4)
-        rpm = self.requests_per_minute or env_float("ENRICHMENT_LLM_RPM")
+        env = get_settings()
+        fallbacks = self.fallback_models if self.fallback_models is not None else env.llm_fallback_models
+        env_key = env.llm_api_key.get_secret_value() if env.llm_api_key else None
         return LLMSettings(
-            model=self.model or _env("ENRICHMENT_LLM_MODEL") or DEFAULT_MODEL,
-            fallback_models=fallbacks,
-            api_base=self.api_base or _env("ENRICHMENT_LLM_API_BASE"),
-            api_key=self.api_key or _env("ENRICHMENT_LLM_API_KEY"),
+            model=self.model or env.llm_model,
+            fallback_models=list(fallbacks),
+            api_base=self.api_base or env.llm_api_base,
+            api_key=self.api_key or env_key,
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
-            max_concurrency=concurrency,
-            requests_per_minute=rpm,
+            max_concurrency=self.max_concurrency or env.llm_max_concurrency,
+            requests_per_minute=self.requests_per_minute or env.llm_rpm,
             temperature={"profile": self.profile_temperature, "translation": self.translation_temperature},
             input_cost_per_token=self.input_cost_per_token,
             output_cost_per_token=self.output_cost_per_token,
-            budget_usd=self.budget_usd if self.budget_usd is not None else env_float("ENRICHMENT_LLM_BUDGET_USD"),
+            budget_usd=self.budget_usd if self.budget_usd is not None else env.llm_budget_usd,
             breaker_threshold=self.breaker_threshold,
             breaker_cooldown_s=self.breaker_cooldown_s,
         )
@@ -83,7 +72,7 @@ class LLMResource(dg.ConfigurableResource):
     def effective_daily_budget_usd(self) -> float | None:
         if self.daily_budget_usd is not None:
             return self.daily_budget_usd
-        return env_float("ENRICHMENT_LLM_DAILY_BUDGET_USD")
+        return get_settings().llm_daily_budget_usd
 
     def client_for_run(self, engine) -> LLMClient:
         """A client for one materialization, charged with today's stored spend when a
@@ -99,6 +88,15 @@ class LLMResource(dg.ConfigurableResource):
         """
         return LLMClient(self.llm_settings(), already_spent_usd=spent_today_usd,
                          daily_limit_usd=self.effective_daily_budget_usd)
+
+    def describe(self) -> dict[str, object]:
+        """Effective settings for the Dagster UI (the API key only as set / unset)."""
+        s = self.llm_settings()
+        return {"model": s.model, "fallback_models": s.fallback_models, "api_base": s.api_base,
+                "api_key": "(set)" if s.api_key else "(unset)", "timeout_s": s.timeout_s,
+                "max_retries": s.max_retries, "max_concurrency": s.max_concurrency,
+                "requests_per_minute": s.requests_per_minute, "budget_usd": s.budget_usd,
+                "daily_budget_usd": self.effective_daily_budget_usd}
 
     @property
     def effective_model(self) -> str:

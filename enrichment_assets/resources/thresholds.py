@@ -5,11 +5,11 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from enrichment_assets.settings import env_float
+from enrichment_assets.settings import get_settings
 
 
 class CheckThresholds(dg.ConfigurableResource):
-    """Thresholds of the asset checks; unset fields come from the environment.
+    """Thresholds of the asset checks; unset fields come from the settings object.
 
     | field                        | environment variable                   | default |
     |------------------------------|----------------------------------------|---------|
@@ -31,19 +31,12 @@ class CheckThresholds(dg.ConfigurableResource):
     review_share_max: float | None = Field(default=None, ge=0, le=1)
 
     def value(self, name: str) -> float:
-        """The effective threshold ``name`` (a field name)."""
-        env, default = _DEFAULTS[name]
+        """The effective threshold ``name`` (a field name): config, else the settings object."""
         configured = getattr(self, name)
         if configured is not None:
             return configured
-        from_env = env_float(env)
-        return default if from_env is None else from_env
+        return getattr(get_settings(), _SETTINGS_FIELD.get(name, name))
 
 
-_DEFAULTS = {
-    "hallucination_max_error_rate": ("ENRICHMENT_HALLUCINATION_MAX_RATE", 0.02),
-    "min_success_rate": ("ENRICHMENT_MIN_SUCCESS_RATE", 0.95),
-    "max_cost_per_profile_usd": ("ENRICHMENT_MAX_COST_PER_PROFILE_USD", 0.01),
-    "quality_median_min": ("ENRICHMENT_QUALITY_MEDIAN_MIN", 60.0),
-    "review_share_max": ("ENRICHMENT_REVIEW_SHARE_MAX", 0.25),
-}
+#: resource field -> Settings field, where the names differ
+_SETTINGS_FIELD = {"hallucination_max_error_rate": "hallucination_max_rate"}
