@@ -110,7 +110,7 @@ def test_the_base_pair_is_clean() -> None:
 def test_rule_table_and_severities() -> None:
     assert list(RULES) == ["quote_not_found", "compatibility_unsupported", "structured_fact_mismatch",
                            "number_not_in_listing", "invented_need", "unsupported_mention",
-                           "internal_contradiction"]
+                           "text_contradicts_field", "instruction_quoted", "internal_contradiction"]
     assert {SEVERITY[r] for r in RULES if r != "internal_contradiction"} == {"error"}
     assert SEVERITY["internal_contradiction"] == "warn"
     v = Violation("f", "quote_not_found", "x", "error")
@@ -397,11 +397,13 @@ def test_a_language_is_one_more_yaml_file(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------
 
 def test_evaluation_set_shape() -> None:
-    cases = rules_benchmark.load_cases()
-    assert len(cases) >= 60
-    assert sum(1 for c in cases if not c.expected) >= 20
+    old = rules_benchmark.load_cases()
+    new = rules_benchmark.load_new_set()
+    assert len(old) >= 60 and len(new) >= 160
+    assert sum(1 for c in old if not c.expected) >= 20
+    assert sum(1 for c in new if not c.expected) >= 80
     planted: dict[str, int] = {}
-    for case in cases:
+    for case in [*old, *new]:
         for rule, _ in case.expected:
             planted[rule] = planted.get(rule, 0) + 1
     assert set(planted) == set(RULES)
@@ -421,6 +423,26 @@ def test_evaluation_set_precision_and_recall_per_rule() -> None:
     finally:
         RULES.clear()
         RULES.update(silent)
+
+
+BLIND_SETS = [rules_benchmark.NEW_SET_PATHS,
+              *[(p,) for p in sorted((rules_benchmark.DATA).glob("heldout*/model_output_cases_*.yaml"))]]
+
+
+@pytest.mark.parametrize("paths", BLIND_SETS, ids=lambda ps: "+".join(p.stem for p in ps))
+def test_blind_sets_meet_issue_8s_targets(paths) -> None:
+    """Sets written from LABELLING.md by someone who had not read the rules: precision and
+    recall >= 0.95 for every rule, at most 2.5% of clean profiles quarantined."""
+    cases = [case for path in paths for case in rules_benchmark.load_cases(path)]
+    scores = rules_benchmark.score_cases(cases)
+    assert rules_benchmark.failures(cases, scores) == [], [m for s in scores.values() for m in s.misses]
+
+
+def test_compatibility_reads_what_the_quote_says() -> None:
+    base = listing(description="Rex lives with a cat. Katzen: nein. Cats: not yet tested.")
+    for quote in ("Katzen: nein", "Cats: not yet tested"):
+        prof = profile(good_with_cats="yes", source_references=refs(good_with_cats=quote))
+        assert [v.field for v in RULES["compatibility_unsupported"](base, prof)] == ["good_with_cats"], quote
 
 
 # ---------------------------------------------------------------------------------------

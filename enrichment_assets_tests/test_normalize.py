@@ -23,6 +23,7 @@ from enrichment_assets.domain.normalize import (
     clean_text,
     content_hash,
     detect_language,
+    display_name,
     normalize_record,
     parse_age_text,
     parse_breed,
@@ -84,13 +85,17 @@ def test_missing_species_is_unknown_not_dog():
         ("Mix", None, True),
         ("Mischling", None, True),
         ("Mixed Breed", None, True),
-        ("Labrador / Mixed Breed", "Labrador", True),
-        ("Dogge, Mix", "Dogge", True),
-        ("Schäferhund-Mix", "Schäferhund", True),
-        ("Labrador x Poodle", "Labrador / Poodle", True),
-        ("Collie, Schäferhund", "Collie / Schäferhund", True),
-        ("Deutsch-Drahthaar", "Deutsch-Drahthaar", None),
-        ("Cão da Serra da Estrela, Mix", "Cão da Serra da Estrela", True),
+        ("Labrador / Mixed Breed", "Labrador Retriever", True),
+        ("Dogge, Mix", "Great Dane", True),
+        ("Schäferhund-Mix", "German Shepherd Dog", True),
+        ("Labrador x Poodle", "Labrador Retriever / Poodle", True),
+        ("Collie, Schäferhund", "Collie / German Shepherd Dog", True),
+        ("Deutsch-Drahthaar", "German Wire-haired Pointing Dog", None),
+            ("Welpe", None, None),
+            ("Mischlingswelpe", None, True),
+            ("Husky-Mix", "Siberian Husky", True),
+            ("Kleinhund unbekannter Rasse", "Kleinhund unbekannter Rasse", None),
+        ("Cão da Serra da Estrela, Mix", "Estrela Mountain Dog", True),
         ("purebred beagle", "Beagle", False),
         ("  Beagle  ", "Beagle", None),
         ("unknown", None, None),
@@ -138,8 +143,15 @@ def test_age_class_or_range_is_kept_as_fact_not_number(text):
     assert listing.facts["age_text"] == text
 
 
-@pytest.mark.parametrize("text", ["3", "many moons", "40 years"])
-def test_unreadable_or_out_of_range_age_is_an_error(text):
+@pytest.mark.parametrize("text", ["3", "many moons", "approx 3"])
+def test_unreadable_age_text_is_kept_as_text_without_a_number(text):
+    listing = norm(age_text=text)
+    assert listing.age_months is None
+    assert listing.facts["age_text"] == text
+
+
+@pytest.mark.parametrize("text", ["40 years", "500 Monate"])
+def test_out_of_range_age_is_an_error(text):
     with pytest.raises(NormalizationError) as err:
         norm(age_text=text)
     message = str(err.value)
@@ -362,7 +374,9 @@ def test_clean_text_fixes_mojibake_html_and_whitespace():
     mojibake = "Café Müller".encode("utf-8").decode("latin-1")
     assert clean_text(mojibake) == "Café Müller"
     assert clean_text("<p>Loves&nbsp;walks &amp; treats</p>") == "Loves walks & treats"
-    assert clean_text("  two   spaces\t\there  ") == "two spaces here"
+    # runs keep what separates flattened fact-block entries: a tab, or two spaces
+    assert clean_text("  two   spaces\t\there  ") == "two  spaces\there"
+    assert clean_text("one space") == "one space"
     assert clean_text("line one<br>line two") == "line one\nline two"
     assert clean_text(None) == ""
 
@@ -495,9 +509,73 @@ def test_content_hash_is_sha256_of_sorted_json_without_hash_and_organization():
 
     listing = norm(color="brown", fee=50)
     fields = listing.model_dump(mode="json")
-    del fields["content_hash"], fields["organization"]
+    del fields["content_hash"], fields["organization"], fields["scraped_on"]
     expected = hashlib.sha256(
         json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         .encode("utf-8")).hexdigest()
     assert listing.content_hash == expected
     assert content_hash(listing) == expected
+
+
+# ------------------------------------------------------------------------ stated facts
+
+
+def test_stated_facts_fill_missing_fields_and_beat_text_guesses():
+    # The prose says "noch nicht kastriert" (a free-text guess would say no); the block
+    # entry says ja: the block wins. Weight and birth date come from the block.
+    listing = normalize_record("tierheim-x", {
+        "external_id": "n1", "name": "Nala",
+        "description": ("Nala ist noch nicht kastriert, das wird nachgeholt.\n"
+                        "Geschlecht: weiblich\nGeboren: 03/2021\nGewicht: 14,5 kg\n"
+                        "Kastriert: ja\nKatzen: nein"),
+    }, datetime(2026, 11, 20))
+    assert listing.neutered == "yes"
+    assert listing.sex == "female"
+    assert listing.weight_kg == 14.5
+    assert listing.age_months == 68  # 2021-03-01 to 2026-11-20
+    cats = [f for f in listing.stated_facts if f.field == "good_with_cats"]
+    assert [(f.value, f.text) for f in cats] == [("no", "Katzen: nein")]
+    for fact in listing.stated_facts:
+        assert listing.description[fact.start:fact.end] == fact.text
+
+
+def test_stated_unknown_is_not_overridden_by_a_guess():
+    listing = normalize_record("o", {
+        "external_id": "n2", "name": "Rex",
+        "description": "Rex ist kastriert und lieb. Kastriert: unbekannt Katzen: ja",
+    })
+    assert listing.neutered == "unknown"
+
+
+def test_structured_values_are_never_overwritten_by_stated_facts():
+    listing = normalize_record("o", {
+        "external_id": "n3", "name": "Rex", "sex": "male", "weight_kg": 20,
+        "description": "Geschlecht: weiblich Gewicht: 14 kg",
+    })
+    assert (listing.sex, listing.weight_kg) == ("male", 20)
+
+
+@pytest.mark.parametrize("name,description,expected", [
+    ("Süße Lina sucht ein Zuhause", "Lina ist eine liebe Hündin. Lina mag Katzen.", "Lina"),
+    ("URGENT - Sweet Bella needs a home", "Bella is a shy girl who loves walks.", "Bella"),
+    ("Special Needs Husky", "Meet Koda! Koda lost a leg but not his spirit.", "Koda"),
+    ("Notfall: Bruno (8) sucht ruhigen Platz", "Bruno lebt seit Jahren im Tierheim.", "Bruno"),
+    ("Max", "Max is a happy boy.", None),
+    ("Bella Luna", "Bella Luna is a sweet girl.", None),
+    ("Special Needs Husky", "This husky needs a quiet home.", None),
+])
+def test_display_name_from_titles(name, description, expected):
+    assert display_name(name, description) == expected
+
+
+def test_normalized_listing_carries_display_name():
+    listing = normalize_record("o", {"external_id": "t1", "name": "Süße Lina sucht ein Zuhause",
+                                     "description": "Lina ist eine verschmuste Hündin aus Spanien."})
+    assert listing.display_name == "Lina" and listing.dog_name == "Lina"
+
+
+def test_a_new_scrape_of_the_same_text_keeps_the_content_hash():
+    first = normalize_record("o", payload(), scraped_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    later = normalize_record("o", payload(), scraped_at=datetime(2026, 2, 1, tzinfo=timezone.utc))
+    assert first.scraped_on != later.scraped_on
+    assert first.content_hash == later.content_hash

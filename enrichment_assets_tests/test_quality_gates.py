@@ -66,8 +66,11 @@ def test_planted_hallucination_fails_blocking_check_and_skips_translations(tmp_p
     assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
     assert gate.metadata["error_rate"].value == 1.0
     by_rule = gate.metadata["violations_by_rule"].value
-    # the invented sentence mentions cats, so the compatibility rule is satisfied; the quote is not real
-    assert by_rule == {"quote_not_found": 7}
+    # the invented sentence mentions cats, so the compatibility rule is satisfied; the quote is not
+    # real; where the profile's own text says the dog needs a home without cats, the planted yes
+    # contradicts it as well
+    assert by_rule["quote_not_found"] == 7
+    assert set(by_rule) <= {"quote_not_found", "text_contradicts_field"}
     assert INVENTED in gate.metadata["first_offending"].value
     assert "llm_profiles" in materialized and "translations" not in materialized
     assert not result.success

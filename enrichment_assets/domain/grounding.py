@@ -28,6 +28,7 @@ __all__ = [
     "CONTACT_PATTERNS",
     "SourceAssessment",
     "split_sentences",
+    "sentence_spans",
     "normalize_sentence",
     "find_boilerplate",
     "is_contact_line",
@@ -120,6 +121,11 @@ def _ends_sentence(text: str, dot_at: int, end: int, token: str) -> bool:
         if before and before[-1].lower().strip("(\"'„") in _ORDINAL_CONTEXT:
             return False  # "im 3. Lebensjahr"
     return True
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each sentence of ``text`` (see :func:`split_sentences`)."""
+    return _sentence_spans(text or "")
 
 
 def split_sentences(text: str) -> list[str]:

@@ -8,6 +8,7 @@ is ever filled with a guess.
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Literal
 
@@ -19,6 +20,41 @@ Sex = Literal["male", "female", "group", "unknown"]
 Size = Literal["small", "medium", "large", "xlarge", "unknown"]
 
 
+StatedField = Literal[
+    "sex", "neutered", "vaccinated", "chipped", "good_with_cats", "good_with_dogs",
+    "good_with_children", "good_with_animals", "birth_date", "birth_year", "age_months", "height_cm",
+    "weight_kg", "mediterranean_test", "leishmaniasis_test", "heartworm_test", "handicap",
+    "location",
+]
+"""Fields a listing's text can state (see :mod:`enrichment_assets.domain.facts`)."""
+
+
+class StatedFact(BaseModel):
+    """One fact the listing's description states, with its exact source span.
+
+    ``value`` by field: ``sex`` male/female; ``neutered``, ``vaccinated``, ``chipped``
+    yes/no/unknown; ``good_with_*`` (and ``good_with_animals``, a generic "other animals"
+    entry) yes/no/maybe/unknown; ``birth_date`` an ISO date; ``birth_year`` a year alone
+    ("Geboren: ca. 2019": no date is guessed from it); ``age_months``,
+    ``height_cm`` (shoulder height), ``weight_kg`` a number as text; the three health tests
+    negative/positive/unknown; ``handicap`` yes/no/unknown; ``location`` the text.
+    ``condition`` keeps the words of a conditional answer ("wenn älter") or a handicap's
+    detail. ``text`` is exactly ``description[start:end]`` of the normalized listing
+    (label and value for a block entry). ``source`` is ``block`` for a label/value entry,
+    ``prose`` for a sentence pattern ("wiegt derzeit 26 kg"), which is weaker evidence.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: StatedField
+    value: str = Field(min_length=1, max_length=200)
+    condition: str | None = Field(default=None, max_length=300)
+    text: str = Field(min_length=1, max_length=400)
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    source: Literal["block", "prose"] = "block"
+
+
 class NormalizedListing(BaseModel):
     """A listing after source harmonization (output of ``normalized_records``).
 
@@ -28,7 +64,12 @@ class NormalizedListing(BaseModel):
     ``"und"`` when the text is too short to tell. ``content_hash`` is the sha256 (hex) of
     every field that reaches a prompt, so it changes exactly when a re-profile is due.
     ``facts`` holds extra source facts worth showing a model (colour, quantity, ...),
-    string-valued, never containing ``None``.
+    string-valued, never containing ``None``. ``display_name`` is the dog's name when the
+    scraped ``name`` is a title ("Süße Lina sucht ein Zuhause" -> "Lina"), else ``None``.
+    ``stated_facts`` are the facts the description states (fact blocks and a few sentence
+    patterns), each with its exact span in ``description``. ``scraped_on`` is the day of
+    the scrape the ages are measured against (not part of ``content_hash``: a new scrape
+    of the same text is no reason to profile again).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -53,7 +94,15 @@ class NormalizedListing(BaseModel):
     description: str
     language: str
     facts: dict[str, str] = Field(default_factory=dict)
+    display_name: str | None = None
+    stated_facts: list[StatedFact] = Field(default_factory=list)
+    scraped_on: date | None = None
     content_hash: str = Field(min_length=64, max_length=64)
+
+    @property
+    def dog_name(self) -> str:
+        """The name to call the dog by: ``display_name`` when the name is a title."""
+        return self.display_name or self.name
 
 
 class ProfileStatus(StrEnum):

@@ -24,14 +24,16 @@ import math
 import re
 from datetime import date, datetime, timezone
 from fractions import Fraction
+from functools import cache as functools_cache
 from functools import lru_cache
 from typing import Any
 
 import ftfy
 from pydantic import ValidationError
 
+from enrichment_assets import lexicon
 from enrichment_assets.domain.contract import ScrapeRecord
-from enrichment_assets.domain.models import NormalizedListing
+from enrichment_assets.domain.models import NormalizedListing, StatedFact
 
 __all__ = [
     "MAX_AGE_MONTHS",
@@ -50,6 +52,8 @@ __all__ = [
     "tri_state",
     "status_from_text",
     "content_hash",
+    "standard_breed",
+    "display_name",
 ]
 
 MAX_AGE_MONTHS = 400
@@ -69,6 +73,10 @@ probability of at least 0.54; the ones below 0.5 are mostly comma lists of adjec
 
 class NormalizationError(ValueError):
     """A record the normalizer cannot accept. The message names organization, id and field."""
+
+
+class UnreadableAge(ValueError):
+    """An age text that states no age the parser can read ("approx 3", "many moons")."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -115,16 +123,6 @@ MIX_TERMS: dict[str, tuple[str, ...]] = {
 PUREBRED_TERMS: dict[str, tuple[str, ...]] = {
     "en": ("purebred", "pure breed", "pure bred", "pedigree"),
     "de": ("reinrassig", "rassehund"),
-}
-
-BREED_ALIASES: dict[str, str] = {
-    # Only unambiguous abbreviations; everything else keeps its own (cleaned) name.
-    "gsd": "German Shepherd Dog",
-    "jrt": "Jack Russell Terrier",
-    "pitbull": "Pit Bull Terrier",
-    "pit bull": "Pit Bull Terrier",
-    "staffy": "Staffordshire Bull Terrier",
-    "staffie": "Staffordshire Bull Terrier",
 }
 
 # Lower-case words inside breed names when a name is re-cased (Cão da Serra da Estrela).
@@ -273,14 +271,23 @@ _SPACE_RE = re.compile(r"[^\S\n]+")
 _MANY_NEWLINES_RE = re.compile(r"\n{3,}")
 
 
+def _collapse_space(match: re.Match[str]) -> str:
+    run = match.group(0)
+    if "\t" in run:
+        return "\t"
+    return "  " if len(run) >= 2 else " "
+
+
 def clean_text(text: str | None) -> str:
     """Return ``text`` repaired and tidied; ``""`` for ``None``.
 
     Steps: ftfy (mojibake such as ``"ä¼ç¾"`` -> Chinese, curly quotes to straight),
     HTML entities unescaped, tags stripped (``<br>``/``<p>``/``<li>`` become line breaks),
-    runs of spaces and tabs collapsed to one space, each line stripped, at most one blank
-    line in a row, the whole stripped. Line breaks are kept because a line is the unit of
-    a contact line (see ``grounding``).
+    a run of spaces and tabs becomes one tab if it holds a tab, two spaces if it has two
+    or more, else one space (a flattened fact block separates its entries with tabs or
+    double spaces: :mod:`~enrichment_assets.domain.facts` reads them), each line stripped,
+    at most one blank line in a row, the whole stripped. Line breaks are kept because a
+    line is the unit of a contact line (see ``grounding``) and of a fact-block entry.
     """
     if text is None:
         return ""
@@ -291,7 +298,7 @@ def clean_text(text: str | None) -> str:
     text = _TAG_BREAK_RE.sub("\n", text)
     text = _TAG_RE.sub(" ", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
-    text = _SPACE_RE.sub(" ", text)
+    text = _SPACE_RE.sub(_collapse_space, text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     text = _MANY_NEWLINES_RE.sub("\n\n", text)
     return text.strip()
@@ -407,6 +414,31 @@ def _recase(name: str) -> str:
     return " ".join(words)
 
 
+@functools_cache
+def _breed_names() -> dict[str, str]:
+    """Folded breed name -> standard English name, from ``lexicon/breeds.yaml`` (FCI
+    nomenclature plus colloquial and general type names)."""
+    data = lexicon.data_file("breeds")
+    out: dict[str, str] = {}
+    for entry in data.get("breeds") or []:
+        for name in [entry["english"], *entry.get("names", [])]:
+            out.setdefault(lexicon.fold(name), entry["english"])
+    for entry in data.get("general") or []:
+        out.setdefault(lexicon.fold(entry["name"]), entry["english"])
+    return out
+
+
+def standard_breed(text: str | None) -> str | None:
+    """The standard English breed name of ``text`` (German, English or colloquial:
+    "Deutscher Schäferhund", "Schäferhund", "GSD" -> "German Shepherd Dog"), or ``None``
+    when the lexicon does not know it. Matching is on :func:`lexicon.fold` of the whole text."""
+    if not text:
+        return None
+    names = _breed_names()
+    key = lexicon.fold(text)
+    return names.get(key) or names.get(key.replace("-", " "))
+
+
 def parse_breed(text: str | None) -> tuple[str | None, bool | None]:
     """Split breed text into ``(breed, mixed_breed)``.
 
@@ -419,9 +451,12 @@ def parse_breed(text: str | None) -> tuple[str | None, bool | None]:
     * ``mixed_breed=False`` only for an explicit purebred statement ("purebred",
       "reinrassig"); one breed name alone gives ``None`` (shelters often list the
       dominant breed of a mix, so "purebred" would be a guess).
-    * Breeds are joined with ``" / "``; all-lower or all-upper names are title-cased
-      (particles like "da" stay lower), names with their own capitalisation (German
-      breed names) are kept as given; abbreviations in :data:`BREED_ALIASES` expand.
+    * Breeds are joined with ``" / "``; a name the breed lexicon knows becomes its
+      standard English name (:func:`standard_breed`: "Schäferhund" -> "German Shepherd
+      Dog", "Dogge" -> "Great Dane"); other all-lower or all-upper names are title-cased
+      (particles like "da" stay lower), names with their own capitalisation are kept as
+      given.
+    * An age class ("Welpe", "puppy") is never a breed: it is dropped here.
     """
     if text is None:
         return None, None
@@ -441,8 +476,9 @@ def parse_breed(text: str | None) -> tuple[str | None, bool | None]:
         part = re.sub(r"\s+", " ", part).strip(" -.,;:")
         if not part or part.casefold() in UNKNOWN_TERMS:
             continue
-        part = BREED_ALIASES.get(part.casefold(), part)
-        part = _recase(part)
+        if part.casefold() in _STAGES:
+            continue  # "Welpe", "puppy": an age class, never a breed
+        part = standard_breed(part) or _recase(part)
         if part.casefold() not in {b.casefold() for b in breeds}:
             breeds.append(part)
     if len(breeds) > 1:
@@ -549,8 +585,8 @@ def parse_age_text(text: str | None) -> tuple[int | None, bool]:
     the text as a fact.
 
     Raises:
-        ValueError: text that is none of the above (e.g. a number without a unit), or an
-            age above :data:`MAX_AGE_MONTHS`.
+        UnreadableAge: text that is none of the above (e.g. a number without a unit).
+        ValueError: an age above :data:`MAX_AGE_MONTHS`.
     """
     if text is None:
         return None, False
@@ -587,10 +623,10 @@ def parse_age_text(text: str | None) -> tuple[int | None, bool]:
         words = rest.split()
         if words and all(w in _STAGES for w in words):
             return None, True
-        raise ValueError(f"age text {text!r} is not an age (expected e.g. '2 years', "
-                         "'6 Monate')")
+        raise UnreadableAge(f"age text {text!r} is not an age (expected e.g. '2 years', "
+                            "'6 Monate')")
     if rest:
-        raise ValueError(f"age text {text!r}: cannot read {rest!r}")
+        raise UnreadableAge(f"age text {text!r}: cannot read {rest!r}")
     months = math.floor(total)
     if months > MAX_AGE_MONTHS:
         raise ValueError(f"age text {text!r} is {months} months, more than {MAX_AGE_MONTHS}")
@@ -740,15 +776,106 @@ def content_hash(fields: dict[str, Any] | NormalizedListing) -> str:
     """sha256 hex of the canonical JSON of a listing's prompt-relevant fields.
 
     Takes a :class:`NormalizedListing` or its ``model_dump(mode="json")``. Hashed: every
-    field except ``content_hash`` and ``organization``, as JSON with sorted keys (also
+    field except ``content_hash``, ``organization`` and ``scraped_on``, as JSON with sorted keys (also
     inside ``facts``), ``ensure_ascii=False``, compact separators. So the hash changes
     when any value changes and never when only key order does.
     """
     if isinstance(fields, NormalizedListing):
         fields = fields.model_dump(mode="json")
-    payload = {k: v for k, v in fields.items() if k not in {"content_hash", "organization"}}
+    payload = {k: v for k, v in fields.items() if k not in {"content_hash", "organization", "scraped_on"}}
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# Display name
+# ---------------------------------------------------------------------------------------
+
+_NAME_TOKEN_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+@functools_cache
+def _name_vocabulary() -> tuple[frozenset[str], frozenset[str], frozenset[str], re.Pattern[str]]:
+    """(title words, not-names, placeholders, trigger pattern) from the lexicon files."""
+    title = frozenset(lexicon.fold(w) for w in lexicon.lookup("title_words") or [])
+    not_names = frozenset(lexicon.fold(w) for w in lexicon.lookup("not_names") or [])
+    placeholders = frozenset(lexicon.fold(w) for w in lexicon.lookup("name_placeholders") or [])
+    triggers = [t for t in lexicon.lookup("name_triggers") or []]
+    alternation = "|".join(t[3:] if t.startswith("re:") else r"\s+".join(map(re.escape, t.split()))
+                           for t in sorted(triggers, key=len, reverse=True))
+    trigger_re = re.compile(rf"(?<!\w)(?i:{alternation})[\s:,!-]+(?P<name>[A-ZÄÖÜ][^\W\d_]+)")
+    return title, not_names, placeholders, trigger_re
+
+
+def display_name(name: str, description: str) -> str | None:
+    """The dog's name when the listing's ``name`` is a title, else ``None``.
+
+    A title ("Süße Lina sucht ein Zuhause", "URGENT - Sweet Bella needs a home", "Special
+    Needs Husky") has three or more words, or a word of the lexicons' ``title_words``, or
+    names a breed. The name is then a capitalized word of the title that the description
+    uses (most uses wins: "Lina"), else the first capitalized word after a
+    ``name_triggers`` phrase of the description ("Meet Koda", "Informationen zu AMY"),
+    else ``None`` (missing stays missing: the title is not shortened by guesswork).
+    """
+    title_words, not_names, placeholders, trigger_re = _name_vocabulary()
+    words = _NAME_TOKEN_RE.findall(name or "")
+    if not words or lexicon.fold(name) in placeholders:
+        return None
+    folded_words = [lexicon.fold(w) for w in words]
+    is_title = (len(words) >= 3 or any(w in title_words for w in folded_words)
+                or any(standard_breed(w) for w in words) or not name.strip()[-1:].isalpha())
+    if not is_title:
+        return None
+    counts: list[tuple[int, int, str]] = []
+    for i, word in enumerate(words):
+        core = re.sub(r"['’]s$", "", word)
+        key = lexicon.fold(core)
+        if not core[:1].isupper() or key in title_words or key in not_names or standard_breed(core):
+            continue
+        uses = len(re.findall(rf"(?<!\w){re.escape(core)}(?!\w)", description or ""))
+        if uses:
+            counts.append((-uses, i, core))
+    if counts:
+        return sorted(counts)[0][2]
+    for m in trigger_re.finditer(description or ""):
+        candidate = m.group("name")
+        key = lexicon.fold(candidate)
+        if key not in not_names and key not in title_words and not standard_breed(candidate):
+            return candidate
+    return None
+
+
+def _apply_stated_facts(fields: dict[str, Any], stated: list[StatedFact], record: ScrapeRecord,
+                        scraped_at: datetime | None, label: str) -> None:
+    """Fill missing structured fields from what the description states (never overwrite)."""
+    from enrichment_assets.domain.facts import as_number, stated_value
+
+    def decided(field: str) -> StatedFact | None:
+        return stated_value(stated, field)
+
+    if fields["sex"] == "unknown" and (fact := decided("sex")) is not None:
+        fields["sex"] = fact.value
+    if fields["age_months"] is None:
+        if (fact := decided("birth_date")) is not None:
+            try:
+                fields["age_months"] = age_from_birth_date(date.fromisoformat(fact.value),
+                                                           scraped_at or datetime.now(timezone.utc))
+            except ValueError:
+                pass  # a stated birth date after the scrape or too old: no age
+        elif (fact := decided("age_months")) is not None:
+            months = int(float(fact.value))
+            fields["age_months"] = months if months <= MAX_AGE_MONTHS else None
+    for key in ("weight_kg", "height_cm"):
+        if fields[key] is None and (number := as_number(decided(key))) is not None:
+            fields[key] = number
+    for key in ("neutered", "vaccinated"):
+        if getattr(record, key) is None:
+            block = [f for f in stated if f.field == key and f.source == "block"]
+            if block:  # a fact-block entry wins over a free-text guess, "unknown" included
+                fact = decided(key)
+                fields[key] = fact.value if fact is not None else "unknown"
+    if fields["location"] is None and (fact := decided("location")) is not None:
+        fields["location"] = fact.value
 
 
 # ---------------------------------------------------------------------------------------
@@ -767,7 +894,8 @@ def normalize_record(
     now (UTC).
 
     Field rules: see :func:`parse_species`, :func:`parse_breed`, :func:`parse_age_text`
-    (used only without a ``birth_date``: an exact date beats a text),
+    (used only without a ``birth_date``: an exact date beats a text; an age text it cannot
+    read, such as "approx 3", is kept as the fact ``age_text`` with no number),
     :func:`age_from_birth_date` (``0001-01-01`` is the "no date" value of several
     crawlers and counts as missing), :func:`parse_sex`, :func:`parse_size`; neutered and
     vaccinated come from the structured booleans, and only when those are ``None`` from
@@ -817,6 +945,10 @@ def normalize_record(
     elif record.age_text is not None:
         try:
             age_months, is_class = parse_age_text(record.age_text)
+        except UnreadableAge:
+            # free text that states no readable age ("approx 3"): no number is guessed, the
+            # words stay a fact for the model (missing stays missing, nothing is lost)
+            age_months, is_class = None, True
         except ValueError as exc:
             raise fail("age_text", str(exc)) from None
         if is_class:
@@ -841,10 +973,17 @@ def normalize_record(
                 facts[key] = value
 
     location = clean_text(record.location) or None
+    language = detect_language(description)
+    from enrichment_assets.domain.facts import parse_stated_facts
+
+    stated = parse_stated_facts(description, language)
+    if record.breed is not None and breed is None and _key(record.breed) in _STAGES and age_months is None:
+        facts.setdefault("age_text", clean_text(record.breed))
+    name = _scrub(clean_text(record.name))
     fields: dict[str, Any] = {
         "organization": organization,
         "external_id": record.external_id,
-        "name": _scrub(clean_text(record.name)),
+        "name": name,
         "species": parse_species(record.species),
         "breed": breed,
         "mixed_breed": mixed_breed,
@@ -860,9 +999,14 @@ def normalize_record(
         "location": location,
         "url": record.url,
         "description": description,
-        "language": detect_language(description),
+        "language": language,
         "facts": dict(sorted(facts.items())),
+        "display_name": display_name(name, description),
+        "stated_facts": [f.model_dump() for f in stated],
+        "scraped_on": (scraped_at.date() if isinstance(scraped_at, datetime) else scraped_at)
+        if scraped_at is not None else None,
     }
+    _apply_stated_facts(fields, stated, record, scraped_at, label)
     try:
         draft = NormalizedListing.model_validate({**fields, "content_hash": "0" * 64})
     except ValidationError as exc:

@@ -163,7 +163,11 @@ def _safe_json(payload: dict[str, Any]) -> str:
 def listing_facts(listing: NormalizedListing, description: str | None = None) -> dict[str, Any]:
     """The facts of ``listing`` that go into a prompt, missing values left out.
 
-    ``description`` replaces the listing's own (e.g. with boilerplate removed).
+    ``description`` replaces the listing's own (e.g. with boilerplate removed). The dog's
+    ``display_name`` is its ``name`` when the scraped name is a title (the title is kept as
+    ``listing_title``); ``stated_facts`` lists the fact-block entries the normalizer read
+    (``{"fact", "value", "condition"?, "quote"}``, the quote exact text of the
+    description) that are not structured fields already.
     """
     fields = {
         "name": listing.name,
@@ -183,9 +187,23 @@ def listing_facts(listing: NormalizedListing, description: str | None = None) ->
         "language": listing.language if listing.language != "und" else None,
     }
     facts = {k: v for k, v in fields.items() if _present(v)}
+    if listing.display_name:
+        facts["name"] = listing.display_name
+        facts["listing_title"] = listing.name
     facts.update({k: v for k, v in listing.facts.items() if _present(v)})
+    stated = [{"fact": f.field, "value": f.value, **({"condition": f.condition} if f.condition else {}),
+               "quote": f.text}
+              for f in listing.stated_facts
+              if f.source == "block" and f.field not in _STRUCTURED_STATED]
+    if stated:
+        facts["stated_facts"] = stated
     facts["description"] = listing.description if description is None else description
     return facts
+
+
+#: Stated facts that already reach the prompt as structured fields.
+_STRUCTURED_STATED = frozenset({"sex", "neutered", "vaccinated", "weight_kg", "height_cm", "location",
+                                "age_months", "birth_date"})
 
 
 def render_data_block(tag: str, payload: dict[str, Any]) -> str:
