@@ -23,7 +23,7 @@ from enrichment_assets.resources.landing import LandingResource
 )
 def raw_records(context: dg.AssetExecutionContext, database: DatabaseResource,
                 landing: LandingResource) -> dg.MaterializeResult:
-    result = ingest_organization(database.engine, landing.root, context.partition_key, run_id=context.run_id)
+    result = ingest_organization(database.engine, landing.root, context.partition_key, run_id=context.run.run_id)
     if result.rejected:
         context.log.warning(f"{result.rejected} rejected lines; first: {result.rejection_reasons[:3]}")
     for problem in (result.quarantined + result.held + result.skipped)[:10]:
