@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from enrichment_assets.domain import contract
 from enrichment_assets.domain.contract import (
-    MAX_DEPTH, MAX_DESCRIPTION_CHARS, MAX_LINE_BYTES, MAX_REASON_CHARS, BadNumber, InvalidOrganizationKey,
+    MAX_DEPTH, MAX_DESCRIPTION_CHARS, MAX_LINE_BYTES, MAX_REASON_CHARS, InvalidOrganizationKey,
     LineRejected, ScrapeHeader, cut_long_text, decode_line, find_unstorable, loads_line, nesting_depth_exceeds,
     validate_organization_key,
 )

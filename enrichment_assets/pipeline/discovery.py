@@ -30,11 +30,6 @@ class ScrapePlan:
     problems: list[str] = field(default_factory=list)
     cursor: str = "{}"
 
-    @property
-    def invalid_folders(self) -> list[str]:
-        """The problems that are folders (kept for callers of the earlier name)."""
-        return [p for p in self.problems if p.startswith("folder ")]
-
 
 def run_key(scrape: ScrapeFile) -> str:
     """The sensor's run key of a scrape file: ``<organization>:<sha256>``."""

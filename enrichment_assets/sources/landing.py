@@ -20,7 +20,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -253,7 +253,3 @@ def write_scrape_file(
     os.replace(tmp, target)
     return target
 
-
-def list_scrape_files(landing: Path, organization: str | None = None) -> Iterator[ScrapeFile]:
-    """Readable scrape files under ``landing`` (see :func:`scan_landing`), sorted by path."""
-    yield from scan_landing(landing, organization).files
