@@ -1,4 +1,4 @@
-"""The ``enrichment`` command: import, run, status.
+"""The ``enrichment`` command: import, run, status, confirm-removals, backfill, alerts, settings.
 
 ``enrichment run`` does what ``new_scrape_sensor`` does (register new organizations as
 partitions) and then materializes every asset and check of the selected partitions
@@ -92,7 +92,9 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
 
     instance = _instance()
     landing = settings.landing_dir()
-    available = landing_organizations(landing)
+    problems: list[str] = []
+    available = landing_organizations(landing, problems)
+    print_landing_problems(problems)
     selected = organizations or available
     unknown = sorted(set(selected) - set(available))
     if unknown:
@@ -132,12 +134,26 @@ def run_cmd(organizations: tuple[str, ...]) -> None:
         raise SystemExit(f"{len(failed)} organization run(s) failed: {', '.join(failed)}")
 
 
+def print_landing_problems(problems: list[str]) -> None:
+    """Print the landing entries that are never read (invalid folders, FIFOs, links out, ...)."""
+    if not problems:
+        return
+    console.print(f"[yellow]{len(problems)} landing entr{'y' if len(problems) == 1 else 'ies'} ignored:[/yellow]")
+    for problem in problems[:50]:
+        console.print(f"  {problem}", markup=False, highlight=False)
+    if len(problems) > 50:
+        console.print(f"  ... and {len(problems) - 50} more")
+
+
 def print_status() -> None:
-    """Print the per-organization summary table."""
-    from enrichment_assets.pipeline.status import organization_summary
+    """Print the per-organization summary table, the scrape files that need an operator and
+    the landing entries that are ignored."""
+    from enrichment_assets.pipeline.discovery import landing_organizations
+    from enrichment_assets.pipeline.status import organization_summary, scrape_file_attention
 
     engine = _engine()
     frame = organization_summary(engine)
+    attention = scrape_file_attention(engine)
     engine.dispose()
     table = Table(title="enrichment status")
     for column in frame.columns:
@@ -149,6 +165,17 @@ def print_status() -> None:
         table.add_row("TOTAL", *[str(int(totals[c])) if c in totals else "" for c in frame.columns[1:]],
                       style="bold")
     console.print(table)
+    if len(attention):
+        files = Table(title="scrape files needing attention (quarantined: removed nothing; held: "
+                            "`enrichment confirm-removals`)")
+        for column in attention.columns:
+            files.add_column(column, overflow="fold")
+        for row in attention.itertuples(index=False):
+            files.add_row(*[_cell(v)[:300] for v in row])
+        console.print(files)
+    problems: list[str] = []
+    landing_organizations(settings.landing_dir(), problems)
+    print_landing_problems(problems)
 
 
 @main.command("backfill")
@@ -243,9 +270,33 @@ def settings_cmd(markdown: bool) -> None:
     console.print(table)
 
 
+@main.command("confirm-removals")
+@click.argument("organization")
+@click.option("--file", "sha256_prefix", help="sha256 (or a unique prefix) of the held scrape file; "
+                                              "needed when the organization has several.")
+def confirm_removals_cmd(organization: str, sha256_prefix: str | None) -> None:
+    """Apply the removals a held full scrape would have made (a sudden drop of listings).
+
+    A full scrape that would mark more than half of an organization's active listings
+    removed is held (`enrichment status` lists it); after checking that the listings are
+    really gone, confirm it here, then run the organization again to update the stages below.
+    """
+    from enrichment_assets.pipeline.raw import ConfirmError, confirm_held_removals
+
+    engine = _engine()
+    try:
+        removed = confirm_held_removals(engine, organization, sha256_prefix)
+    except ConfirmError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    console.print(f"{organization}: {removed} listings marked removed; run "
+                  f"`enrichment run --organization {organization}` to update the later stages")
+
+
 @main.command("status")
 def status_cmd() -> None:
-    """The per-organization summary table."""
+    """The per-organization summary, scrape files needing attention, ignored landing entries."""
     print_status()
 
 

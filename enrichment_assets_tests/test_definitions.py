@@ -42,13 +42,14 @@ def test_sensor_adds_partitions_and_one_run_per_new_file(tmp_path: Path) -> None
     written = import_demo(landing)
     (landing / "Bad Org").mkdir()
     (landing / "Bad Org" / "x.jsonl").write_text('{"external_id": "1"}\n', encoding="utf-8")
-    resources = {"landing": LandingResource(path=str(landing))}
+    resources = {"landing": LandingResource(path=str(landing)),
+                 "database": DatabaseResource(url=f"sqlite:///{tmp_path / 'db.sqlite'}")}
     with dg.instance_for_test() as instance:
-        ctx = dg.build_sensor_context(instance=instance, resources=resources)
-        result = new_scrape_sensor(ctx)
+        with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+            result = new_scrape_sensor(ctx)
         files = sorted(landing.glob("demo-*/*.jsonl"))
         assert len(result.run_requests) == len(files) >= 3
-        assert {r.run_key for r in result.run_requests} == {file_sha256(f) for f in files}
+        assert {r.run_key for r in result.run_requests} == {f"{f.parent.name}:{file_sha256(f)}" for f in files}
         assert {r.partition_key for r in result.run_requests} == set(written)
         added = result.dynamic_partitions_requests[0]
         assert sorted(added.partition_keys) == sorted(written)
@@ -56,8 +57,8 @@ def test_sensor_adds_partitions_and_one_run_per_new_file(tmp_path: Path) -> None
 
         # the daemon applies the add request; emulate it, then resume from the cursor
         instance.add_dynamic_partitions(organizations.name, list(added.partition_keys))
-        again = new_scrape_sensor(dg.build_sensor_context(instance=instance, resources=resources,
-                                                          cursor=result.cursor))
+        with dg.build_sensor_context(instance=instance, resources=resources, cursor=result.cursor) as ctx:
+            again = new_scrape_sensor(ctx)
         assert again.run_requests == [] and again.dynamic_partitions_requests == []
 
         # a new scrape file of a known organization: one run, no new partition
@@ -65,9 +66,9 @@ def test_sensor_adds_partitions_and_one_run_per_new_file(tmp_path: Path) -> None
         new_file = landing / org / "zz-second.jsonl"
         new_file.write_text('{"external_id": "n1", "name": "Nova", "description": "Nova is new."}\n',
                             encoding="utf-8")
-        third = new_scrape_sensor(dg.build_sensor_context(instance=instance, resources=resources,
-                                                          cursor=again.cursor))
-        assert [r.run_key for r in third.run_requests] == [file_sha256(new_file)]
+        with dg.build_sensor_context(instance=instance, resources=resources, cursor=again.cursor) as ctx:
+            third = new_scrape_sensor(ctx)
+        assert [r.run_key for r in third.run_requests] == [f"{org}:{file_sha256(new_file)}"]
         assert third.dynamic_partitions_requests == []
 
 
@@ -110,7 +111,7 @@ def _run_demo_end_to_end(tmp_path: Path, database_url: str) -> None:
             result = _materialize(instance, org, resources)
             assert result.success
             checks = result.get_asset_check_evaluations()
-            assert len(checks) == len(ASSET_NAMES) + 5 and all(c.passed for c in checks), \
+            assert len(checks) == len(ASSET_NAMES) + 6 and all(c.passed for c in checks), \
                 [(c.check_name, c.metadata) for c in checks if not c.passed]
             profiles = _metadata(result, "llm_profiles")
             statuses = profiles["statuses"]

@@ -182,6 +182,9 @@ def test_ui_shows_assets_partitions_and_check_results(stack) -> None:
 
         try:
             open_page("/asset-groups")
+            # wait until the code location has loaded (the group list shows): on a busy machine
+            # the page is still a spinner, and the only settings button is the navigation's
+            page.get_by_text("ingest", exact=True).first.wait_for(timeout=120_000)
             # the lineage view collapses asset groups; its graph settings expand them
             page.locator("button:has([aria-label=settings]):visible").last.click()
             page.locator("text=Expand all groups >> visible=true").first.click()

@@ -16,25 +16,33 @@ from enrichment_assets.resources.landing import LandingResource
     description=(
         "Listings of one organization from its new scrape files in the landing folder. Each line "
         "is validated against the scrape contract; accepted listings are upserted, every rejected "
-        "line is stored with its reason, and a full scrape marks missing listings as removed."
+        "line is stored with its reason. A healthy full scrape marks missing listings as removed; "
+        "an untrusted file (invalid header, no or too few accepted listings) is quarantined and "
+        "removes nothing, and a sudden drop is held for confirmation."
     ),
 )
 def raw_records(context: dg.AssetExecutionContext, database: DatabaseResource,
                 landing: LandingResource) -> dg.MaterializeResult:
-    result = ingest_organization(database.engine, landing.root, context.partition_key)
+    result = ingest_organization(database.engine, landing.root, context.partition_key, run_id=context.run.run_id)
     if result.rejected:
-        context.log.warning(f"{result.rejected} rejected lines: {result.rejection_reasons[:3]}")
+        context.log.warning(f"{result.rejected} rejected lines; first: {result.rejection_reasons[:3]}")
+    for problem in (result.quarantined + result.held + result.skipped)[:10]:
+        context.log.warning(problem[:1000])
     return dg.MaterializeResult(metadata={
-        "scrape_files": dg.MetadataValue.json(result.files),
+        "scrape_files": dg.MetadataValue.json(result.files[:100]),
         "lines": result.lines,
         "accepted": result.accepted,
         "rejected": result.rejected,
+        "cut": result.cut,
         "inserted": result.inserted,
         "updated": result.updated,
         "unchanged": result.unchanged,
         "removed": result.removed,
+        "held_removals": result.held_removals,
+        "quarantined_files": len(result.quarantined),
         "active_listings": result.active_listings,
-        "rejections_by_field": dg.MetadataValue.json(rejection_counts(result.rejection_reasons)),
+        "rejections_by_field": dg.MetadataValue.json(rejection_counts(result)),
         "rejections": md_table([{"reason": r} for r in result.rejection_reasons[:10]], 160),
+        "file_problems": md_table([{"problem": p} for p in (result.quarantined + result.held + result.skipped)[:20]], 300),
         **database.describe(),
     })

@@ -3,10 +3,16 @@
 import dagster as dg
 
 from enrichment_assets.automation.jobs import enrich_organization_job
+from enrichment_assets.domain.contract import bounded
 from enrichment_assets.partitions import organizations
-from enrichment_assets.pipeline.discovery import plan_new_scrapes
+from enrichment_assets.pipeline.discovery import plan_new_scrapes, run_key
+from enrichment_assets.pipeline.raw import processed_scrape_files
+from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.landing import LandingResource
 from enrichment_assets.settings import sensor_interval_s
+
+#: How many ignored landing entries a tick names in its skip reason and log.
+SHOWN_PROBLEMS = 10
 
 
 @dg.sensor(
@@ -15,27 +21,38 @@ from enrichment_assets.settings import sensor_interval_s
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Watches <landing>/<organization>/*.jsonl. Adds the organization's partition when it is "
-        "new and requests one run of the whole flow per new scrape file (run key = the file's "
-        "sha256). The cursor holds the sha256s already requested."
+        "new and requests one run of the whole flow per new scrape file (run key = "
+        "<organization>:<sha256>). A file is new when no scrape_files row has it (whether a sensor "
+        "run or `enrichment run` processed it) and the cursor (requested files, per organization) "
+        "does not hold it. Ignored landing entries are named in the skip reason."
     ),
 )
-def new_scrape_sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult:
+def new_scrape_sensor(context: dg.SensorEvaluationContext, landing: LandingResource,
+                      database: DatabaseResource) -> dg.SensorResult:
     known = set(context.instance.get_dynamic_partitions(organizations.name))
-    plan = plan_new_scrapes(landing.root, known, context.cursor)
-    for problem in plan.invalid_folders:
-        context.log.warning(f"landing folder ignored: {problem}")
+    plan = plan_new_scrapes(landing.root, known, context.cursor, processed_scrape_files(database.engine))
+    for problem in plan.problems[:SHOWN_PROBLEMS]:
+        context.log.warning(f"landing entry ignored: {problem}")
     requests = [
         dg.RunRequest(
-            run_key=scrape.sha256,
+            run_key=run_key(scrape),
             partition_key=scrape.organization,
-            tags={"enrichment/scrape_file": str(scrape.path), "enrichment/scrape_sha256": scrape.sha256},
+            tags={"enrichment/scrape_file": bounded(scrape.path.name, 200),
+                  "enrichment/scrape_sha256": scrape.sha256},
         )
         for scrape in plan.new_files
     ]
+    skip_reason = None
+    if not requests:
+        skip_reason = "no new scrape files"
+        if plan.problems:
+            shown = "; ".join(plan.problems[:SHOWN_PROBLEMS])
+            more = len(plan.problems) - SHOWN_PROBLEMS
+            skip_reason += f"; ignored: {shown}" + (f"; and {more} more" if more > 0 else "")
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[organizations.build_add_request(plan.new_organizations)]
         if plan.new_organizations else [],
         cursor=plan.cursor,
-        skip_reason=None if requests else "no new scrape files",
+        skip_reason=skip_reason,
     )

@@ -59,6 +59,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from enrichment_assets.domain.models import DogProfile, TranslatedProfileText
+from enrichment_assets.domain.prefilter import required_keywords as _required_keywords
 from enrichment_assets.llm.prompts import LISTING_TAG, PROFILE_TAG, parse_data_block
 
 __all__ = [
@@ -942,7 +943,11 @@ MONTH_NAMES: frozenset[str] = frozenset({
     "june", "july", "october", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
     "sep", "sept", "okt", "oct", "nov", "dez", "dec",
 })
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»«)\]]*(?=\s|$)|[。！？]+|\n+")
+# Linear (issue 9): a run of marks is matched once from its start, without backtracking.
+_SENTENCE_END = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’»«)\]]*+(?=\s|$)|[。！？]+|\n+")
+_NEXT_WORD = re.compile(r"\s*+(\S{1,64})(\S?)")
+#: Longest token (characters) looked at before a full stop; enough for any abbreviation.
+_TOKEN_WINDOW = 256
 _LEADING_PUNCT = "([{\"'„“‚‘«»*-–—"
 
 
@@ -979,20 +984,25 @@ def _add_span(spans: list[tuple[int, int]], text: str, start: int, end: int) -> 
 
 
 def _ends_sentence(text: str, sent_start: int, dot: int, after: int) -> bool:
-    before = text[sent_start:dot]
-    token_match = re.search(r"(\S+)$", before)
-    token = token_match.group(1).lstrip(_LEADING_PUNCT) if token_match else ""
+    # Bounded look-arounds only (issue 9): no copy of the sentence so far or of the rest of
+    # the text per full stop.
+    start = dot
+    stop = max(sent_start, dot - _TOKEN_WINDOW)
+    while start > stop and not text[start - 1].isspace():
+        start -= 1
+    token = text[start:dot].lstrip(_LEADING_PUNCT)
     lowered = token.lower()
     if lowered in ABBREVIATIONS:
         return False
     if len(token) == 1 and token.isalpha():
         return False
-    next_match = re.match(r"\s*(\S+)", text[after:])
+    next_match = _NEXT_WORD.match(text, after)
     next_word = next_match.group(1) if next_match else ""
+    long_word = bool(next_match and next_match.group(2))
     next_clean = next_word.lstrip(_LEADING_PUNCT).rstrip(".,;:!?)").lower()
     if lowered in FINAL_ABBREVIATIONS:
         return next_word[:1].isupper()
-    if token.isdigit() and (next_clean in MONTH_NAMES or next_clean[:1].isdigit()):
+    if token.isdigit() and ((next_clean in MONTH_NAMES and not long_word) or next_clean[:1].isdigit()):
         return False
     if next_clean[:1].isdigit() and len(token) <= 3 and token.isalpha():
         return False  # "No. 5", "Nr. 3"
@@ -1024,56 +1034,6 @@ class _Rule:
     # A text containing none of them cannot match: the regex is not run on it. This
     # prefilter makes ~600 patterns over 8,000 listings about 10x faster.
     keywords: frozenset[str] | None
-
-
-def _required_keywords(pattern: str) -> frozenset[str] | None:
-    """Literals (case-folded) at least one of which every match of ``pattern`` contains.
-
-    Derived from the parse tree of ``re`` (``re._parser``, CPython 3.11-3.13): a sequence
-    needs each of its required parts, so its best part is kept; an alternation needs one
-    literal of each branch. Anything not understood yields None (no prefilter, still
-    correct).
-    """
-    try:
-        from re import _constants as sre, _parser as parser
-    except ImportError:  # pragma: no cover - another Python: no prefilter
-        return None
-    repeats = {sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", sre.MAX_REPEAT)}
-
-    def sequence(items: Any) -> set[str] | None:
-        candidates: list[set[str]] = []
-        run: list[str] = []
-        for op, av in list(items) + [(None, None)]:
-            if op is sre.LITERAL:
-                run.append(chr(av))
-                continue
-            if run:
-                candidates.append({"".join(run)})
-                run = []
-            sub: set[str] | None = None
-            if op is sre.SUBPATTERN:
-                sub = sequence(av[-1])
-            elif op is getattr(sre, "ATOMIC_GROUP", object()):
-                sub = sequence(av)
-            elif op is sre.BRANCH:
-                branches = [sequence(b) for b in av[1]]
-                if branches and all(branches):
-                    sub = set().union(*branches)  # type: ignore[arg-type]
-            elif op in repeats and av[0] >= 1:
-                sub = sequence(av[2])
-            if sub:
-                candidates.append(sub)
-        if not candidates:
-            return None
-        return max(candidates, key=lambda c: (min(len(k) for k in c), -len(c)))
-
-    try:
-        found = sequence(parser.parse(pattern, re.IGNORECASE))
-    except Exception:  # pragma: no cover - a parser change: no prefilter
-        return None
-    if not found or min(len(k) for k in found) < 2:
-        return None
-    return frozenset(k.casefold() for k in found)
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,14 @@ MAX_ATTEMPTS = 20
 
 
 class Alert(BaseModel):
-    """An alert as the sensors raise it (the alert boundary's contract)."""
+    """An alert as the sensors (and ``raw_records``) raise it (the alert boundary's contract).
+
+    ``kind``: ``check`` (a failed asset check), ``run`` (a failed run), ``scrape_file`` (a
+    scrape file quarantined or holding its removals, raised by the ingest itself).
+    """
 
     dedupe_key: str = Field(min_length=1, max_length=200)
-    kind: Literal["check", "run"]
+    kind: Literal["check", "run", "scrape_file"]
     severity: Literal["ERROR", "WARN"]
     summary: str = Field(min_length=1)
     check_name: str | None = None

@@ -1,4 +1,10 @@
-"""Finding new scrape files: the logic behind ``new_scrape_sensor`` and ``enrichment run``."""
+"""Finding new scrape files: the logic behind ``new_scrape_sensor`` and ``enrichment run``.
+
+A scrape file is identified by ``(organization, sha256)``: the same bytes under two
+organizations are two files. A file is new when it is neither processed (a
+``scrape_files`` row, whichever path processed it: a sensor run or ``enrichment run``) nor
+already requested by the sensor (its cursor, one list per organization).
+"""
 
 from __future__ import annotations
 
@@ -6,62 +12,80 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from enrichment_assets.domain.contract import InvalidOrganizationKey, validate_organization_key
-from enrichment_assets.sources.landing import ScrapeFile, list_scrape_files
+from enrichment_assets.sources.landing import ScrapeFile, scan_landing
 
 
 @dataclass
 class ScrapePlan:
-    """New scrape files since ``cursor`` and the organizations that are not partitions yet.
+    """New scrape files and the organizations that are not partitions yet.
 
-    ``invalid_folders`` lists landing sub-folders whose names are not valid organization
-    keys, with the reason; their files are never picked up.
+    ``problems``: landing entries that are never read, one line each with the entry's
+    name and the reason (invalid organization folders, directories/FIFOs/symbolic links
+    named ``*.jsonl``, ...). ``cursor``: JSON object organization -> requested sha256s that
+    are not processed yet.
     """
 
     new_files: list[ScrapeFile] = field(default_factory=list)
     new_organizations: list[str] = field(default_factory=list)
-    invalid_folders: list[str] = field(default_factory=list)
-    cursor: str = "[]"
+    problems: list[str] = field(default_factory=list)
+    cursor: str = "{}"
 
 
-def plan_new_scrapes(landing: Path, known_partitions: set[str], cursor: str | None) -> ScrapePlan:
-    """Compare the landing folder with ``cursor`` (a JSON list of seen file sha256s).
+def run_key(scrape: ScrapeFile) -> str:
+    """The sensor's run key of a scrape file: ``<organization>:<sha256>``."""
+    return f"{scrape.organization}:{scrape.sha256}"
 
-    Returns the unseen files (one run each, run key = sha256), the organizations to add as
-    partitions, and the next cursor. A file whose bytes were seen before (even under another
-    name) is not new.
+
+def _requested(cursor: str | None) -> tuple[dict[str, set[str]], set[str]]:
+    """(per-organization requested sha256s, sha256s of the old global cursor format)."""
+    if not cursor:
+        return {}, set()
+    value = json.loads(cursor)
+    if isinstance(value, list):  # before issue 9: one global list of sha256s
+        return {}, set(value)
+    return {org: set(shas) for org, shas in value.items()}, set()
+
+
+def plan_new_scrapes(landing: Path, known_partitions: set[str], cursor: str | None,
+                     processed: dict[str, set[str]] | None = None) -> ScrapePlan:
+    """Compare the landing folder with ``cursor`` and the ``processed`` files.
+
+    ``processed``: organization -> sha256s with a ``scrape_files`` row
+    (:func:`enrichment_assets.pipeline.raw.processed_scrape_files`). Returns the files to
+    request (one run each, run key :func:`run_key`), the organizations to add as
+    partitions, the problems of the landing folder and the next cursor (which keeps only
+    requested files that are still in the landing folder and not processed).
     """
-    seen = set(json.loads(cursor)) if cursor else set()
-    plan = ScrapePlan()
-    if landing.exists():
-        for folder in sorted(p for p in landing.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            try:
-                validate_organization_key(folder.name)
-            except InvalidOrganizationKey as exc:
-                plan.invalid_folders.append(f"{folder}: {exc}")
-    invalid = {Path(item.split(": ", 1)[0]).name for item in plan.invalid_folders}
+    processed = processed or {}
+    requested, legacy = _requested(cursor)
+    scan = scan_landing(landing)
+    plan = ScrapePlan(problems=scan.problems())
+    still: dict[str, set[str]] = {}
     new_orgs: set[str] = set()
-    for scrape in list_scrape_files(landing):
-        if scrape.organization in invalid or scrape.sha256 in seen:
+    for scrape in scan.files:
+        org, sha = scrape.organization, scrape.sha256
+        if sha in processed.get(org, ()):
             continue
-        seen.add(scrape.sha256)
+        if sha in requested.get(org, ()) or sha in legacy:
+            still.setdefault(org, set()).add(sha)
+            continue
+        if sha in still.get(org, ()):
+            continue  # the same bytes twice in one folder: one run
+        still.setdefault(org, set()).add(sha)
         plan.new_files.append(scrape)
-        if scrape.organization not in known_partitions:
-            new_orgs.add(scrape.organization)
+        if org not in known_partitions:
+            new_orgs.add(org)
     plan.new_organizations = sorted(new_orgs)
-    plan.cursor = json.dumps(sorted(seen))
+    plan.cursor = json.dumps({org: sorted(shas) for org, shas in sorted(still.items())})
     return plan
 
 
-def landing_organizations(landing: Path) -> list[str]:
-    """Valid organization keys that have at least one scrape file in ``landing``."""
-    return sorted({f.organization for f in list_scrape_files(landing)
-                   if _valid(f.organization)})
+def landing_organizations(landing: Path, problems: list[str] | None = None) -> list[str]:
+    """Valid organization keys that have at least one readable scrape file in ``landing``.
 
-
-def _valid(key: str) -> bool:
-    try:
-        validate_organization_key(key)
-    except InvalidOrganizationKey:
-        return False
-    return True
+    Entries that are never read are appended to ``problems`` (when given).
+    """
+    scan = scan_landing(landing)
+    if problems is not None:
+        problems.extend(scan.problems())
+    return sorted({f.organization for f in scan.files})

@@ -6,8 +6,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from enrichment_assets.storage.schema import (
-    llm_profiles, normalized_records, quality_scores, raw_records, rejected_records, translations, violations,
+    llm_profiles, normalized_records, quality_scores, raw_records, rejected_records, scrape_files, translations,
+    violations,
 )
+
+ATTENTION_COLUMNS = ["organization", "file", "status", "processed_at", "accepted", "rejected", "reason"]
 
 SUMMARY_COLUMNS = ["organization", "listings", "rejected", "profiled", "skipped", "failed",
                    "violations", "mean_quality", "translations"]
@@ -64,3 +67,17 @@ def organization_summary(engine: sa.Engine) -> pd.DataFrame:
         "translations": [translated.get(o, 0) for o in orgs],
     }, columns=SUMMARY_COLUMNS)
     return frame
+
+
+def scrape_file_attention(engine: sa.Engine, limit: int = 50) -> pd.DataFrame:
+    """Scrape files that need an operator, newest first: quarantined files (kept in the
+    landing folder; they removed nothing) and held removals (see ``enrichment
+    confirm-removals``). Columns :data:`ATTENTION_COLUMNS`; ``file`` is the file name."""
+    c = scrape_files.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(c.organization, c.path, c.status, c.processed_at, c.accepted, c.rejected,
+                                      c.reason)
+                            .where(c.status.in_(("quarantined", "held")))
+                            .order_by(c.processed_at.desc()).limit(limit)).mappings().all()
+    return pd.DataFrame([{**dict(r), "file": r["path"].rsplit("/", 1)[-1]} for r in rows],
+                        columns=ATTENTION_COLUMNS)

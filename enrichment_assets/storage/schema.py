@@ -35,11 +35,18 @@ def _call_accounting() -> list[sa.Column]:
     ]
 
 
+#: One row per processed scrape file of an organization (the same bytes may arrive for two
+#: organizations). ``status``: ``applied`` (trusted; a full scrape's removals applied),
+#: ``quarantined`` (header invalid, no accepted listing, accepted share below the floor,
+#: or the database refused a listing: its accepted listings are stored but it marks nothing
+#: removed; ``reason`` says why), ``held`` (a full scrape whose removals would drop more than
+#: the contract's share of the active listings: ``held_removals`` lists them until an
+#: operator confirms). ``cut``: listings stored with a field cut to its maximum length.
 scrape_files = sa.Table(
     "scrape_files",
     metadata,
+    _org_key(),
     sa.Column("sha256", sa.String(64), primary_key=True),
-    sa.Column("organization", sa.String(64), nullable=False, index=True),
     sa.Column("path", sa.Text, nullable=False),
     sa.Column("scrape_id", sa.String(200)),
     sa.Column("full_scrape", sa.Boolean, nullable=False),
@@ -47,7 +54,14 @@ scrape_files = sa.Table(
     sa.Column("lines", sa.Integer, nullable=False),
     sa.Column("accepted", sa.Integer, nullable=False),
     sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("cut", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("removed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="applied", index=True),
+    sa.Column("reason", sa.Text),
+    sa.Column("held_removals", JSONType),
+    sa.Column("run_id", sa.String(64)),
     sa.Column("processed_at", sa.DateTime, nullable=False),
+    sa.Column("confirmed_at", sa.DateTime),
 )
 
 raw_records = sa.Table(
@@ -62,6 +76,8 @@ raw_records = sa.Table(
     sa.Column("first_seen_at", sa.DateTime, nullable=False),
     sa.Column("last_seen_at", sa.DateTime, nullable=False),
     sa.Column("removed_at", sa.DateTime),
+    # why a field of the stored payload was cut (scrape contract maximum), else NULL
+    sa.Column("cut_reason", sa.Text),
 )
 
 rejected_records = sa.Table(
