@@ -20,7 +20,7 @@ from rich.table import Table
 
 from enrichment_assets import settings
 
-console = Console(width=None if sys.stdout.isatty() else 140)
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 #: Dagster's console logger at WARNING for CLI runs; the full event log is in the instance (UI).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -51,7 +51,8 @@ class StubLLMServer:
     def __init__(self, replies: list[Reply] | None = None, default: Reply | None = None,
                  responder: Callable[[dict[str, Any]], Reply] | None = None,
                  rpm_cap: int | None = None, rpm_window_s: float = 60.0,
-                 fail_first: tuple[int, ...] = (), fail_delay_s: float = 0.0, port: int = 0):
+                 fail_first: tuple[int, ...] = (), fail_delay_s: float = 0.0,
+                 fail_headers: dict[str, str] | None = None, port: int = 0):
         self.replies: deque[Reply] = deque(replies or [])
         self.default = default
         self.responder = responder
@@ -59,6 +60,7 @@ class StubLLMServer:
         self.rpm_window_s = rpm_window_s
         self.fail_first = tuple(fail_first)
         self.fail_delay_s = fail_delay_s
+        self.fail_headers = dict(fail_headers or {})
         self.requests: list[dict[str, Any]] = []
         self.arrivals: list[float] = []
         self.answered: list[float] = []
@@ -132,8 +134,10 @@ class StubLLMServer:
             seen = self.seen.get(key, 0)
             self.seen[key] = seen + 1
             if seen < len(self.fail_first):
-                return Reply(status=self.fail_first[seen], content=f"injected fault {self.fail_first[seen]}",
-                             delay_s=self.fail_delay_s)
+                status = self.fail_first[seen]
+                if status == 0:  # hang past the client's timeout
+                    return Reply(status=500, content="injected hang", delay_s=self.fail_delay_s)
+                return Reply(status=status, content=f"injected fault {status}", headers=self.fail_headers)
             reply = self.replies.popleft() if self.replies else self.default
         if reply is None and self.responder is not None:
             reply = self.responder(body)
