@@ -178,9 +178,9 @@ def raise_run_alerts(instance, engine, outcome: OrgOutcome) -> int:
     return stored
 
 
-def _install_signal_handlers() -> None:
+def _install_signal_handlers() -> dict:
     """First SIGTERM/SIGINT: no new work starts (answers in flight are stored); a second
-    one exits at once."""
+    one exits at once. Returns the previous handlers (for :func:`_restore_signal_handlers`)."""
     import signal
 
     from enrichment_assets.llm.client import STOP, request_stop
@@ -192,8 +192,20 @@ def _install_signal_handlers() -> None:
         console.print(f"[yellow]signal {signo}: finishing the requests in flight, then stopping "
                       "(send it again to stop at once)[/yellow]")
 
+    previous = {}
     for signo in (signal.SIGINT, signal.SIGTERM):
+        previous[signo] = signal.signal(signo, handler)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict) -> None:
+    import signal
+
+    from enrichment_assets.llm.client import STOP
+
+    for signo, handler in previous.items():
         signal.signal(signo, handler)
+    STOP.clear()
 
 
 def run_organizations(organizations: list[str] | None = None, show_progress: bool = True,
@@ -281,10 +293,17 @@ def run_cmd(organizations: tuple[str, ...], wait_s: float | None) -> None:
     floor (ERROR check); 2 configuration refused (e.g. a budget with an unknown price);
     75 another run holds this home; 130 stopped by SIGTERM/SIGINT (answers in flight stored).
     """
+    previous = _install_signal_handlers()
+    try:
+        _run_and_report(organizations, wait_s)
+    finally:
+        _restore_signal_handlers(previous)
+
+
+def _run_and_report(organizations: tuple[str, ...], wait_s: float | None) -> None:
     from enrichment_assets.llm.client import STOP, BudgetConfigError
     from enrichment_assets.storage.locks import LockHeld
 
-    _install_signal_handlers()
     try:
         outcome = run_organizations(list(organizations) or None, lock_wait_s=wait_s)
     except LockHeld as exc:
