@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(default=6, ge=0, description="retries of transient errors (5xx, timeout, connection) per request while the provider looks healthy; 429s and waits for an open circuit do not count")
     llm_backoff_initial_s: float = Field(default=1.0, ge=0, description="first retry wait; doubles per retry, plus up to 1 s jitter")
     llm_backoff_max_s: float = Field(default=30.0, ge=0, description="longest wait between two retries")
-    llm_run_deadline_s: float = Field(default=3600.0, gt=0, description="how long a run waits for a rate-limited or unavailable provider before the waiting listings are stored `failed`")
+    llm_run_deadline_s: float = Field(default=900.0, gt=0, description="how long a request keeps waiting for a rate-limited or unavailable provider (from its first 429, failure or open circuit) before its listing is stored `failed`")
     llm_rpm_burst: int = Field(default=5, ge=1, description="requests the rate limiter lets through at once (capped at 5% of the rpm); the sustained rate is lowered so that no 60 s window exceeds `ENRICHMENT_LLM_RPM`")
     llm_breaker_failure_rate: float = Field(default=0.8, gt=0, le=1, description="share of transient failures over the breaker window that opens a model's circuit")
     llm_breaker_min_requests: int = Field(default=10, ge=1, description="requests the breaker window must hold before it may open")

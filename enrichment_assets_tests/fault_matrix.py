@@ -107,6 +107,7 @@ class Scenario:
     fallback: bool = False
     primary_down: bool = False
     outage: tuple[int, float] | None = None
+    delay_s: float = 0.0
     expect: str = "all_ok"  # all_ok | all_failed | budget | quarantined
 
 
@@ -117,7 +118,8 @@ SCENARIOS = [
     Scenario("500/503 bursts", "every prompt fails 500 then 503, then succeeds", server={"fail_first": (500, 503)}),
     Scenario("timeouts", "the first request of every prompt hangs past the timeout",
              server={"fail_first": (0,), "fail_delay_s": 1.5}, settings={"timeout_s": 0.5}),
-    Scenario("connection refused mid-run", "the server stops listening for 2 s after 6 requests", outage=(6, 2.0)),
+    Scenario("connection refused mid-run", "answers take 0.1 s; the server stops listening for 2 s after 4 requests",
+             outage=(4, 2.0), delay_s=0.1),
     Scenario("fenced with prose", "first answer: prose, a ```json fence, prose", responder=lambda: bad_first_answer("fenced")),
     Scenario("truncated answer", "first answer cut in half", responder=lambda: bad_first_answer("truncated")),
     Scenario("HTML error page", "first answer: a 502 HTML page", responder=lambda: bad_first_answer("html")),
@@ -221,6 +223,8 @@ def run_scenario(scenario: Scenario, base: Path, workdir: Path) -> MatrixRow:
     before = _counts(engine, versions)
     published_before = sum(r["published_profile"] is not None for r in before["rows"])
     responder = scenario.responder() if scenario.responder else model_like_responder
+    if scenario.delay_s:
+        responder = _delayed(responder, scenario.delay_s)
     primary = StubLLMServer(responder=responder, **scenario.server).start()
     second = StubLLMServer(responder=model_like_responder).start() if scenario.fallback else None
     if scenario.primary_down:
@@ -270,6 +274,14 @@ def run_scenario(scenario: Scenario, base: Path, workdir: Path) -> MatrixRow:
         rerun_calls=rerun_calls, rerun_expected=rerun_expected,
         final_ok=sum(1 for r in final["rows"] if r["status"] == "ok"),
         seconds=round(time.monotonic() - started, 1), failure_classes=dict(classes))
+
+
+def _delayed(responder: Callable[[dict[str, Any]], Reply], delay_s: float) -> Callable[[dict[str, Any]], Reply]:
+    def respond(body: dict[str, Any]) -> Reply:
+        reply = responder(body)
+        reply.delay_s = delay_s
+        return reply
+    return respond
 
 
 def _outage(server: StubLLMServer, after_requests: int, seconds: float) -> None:

@@ -70,6 +70,7 @@ class StubLLMServer:
         self._port = port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._connections: set = set()
         self._handler = self._make_handler()
 
     def _make_handler(self):
@@ -80,6 +81,16 @@ class StubLLMServer:
 
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with server._lock:
+                    server._connections.discard(self.connection)
+                super().finish()
 
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 length = int(self.headers.get("content-length") or 0)
@@ -164,11 +175,21 @@ class StubLLMServer:
         return self
 
     def stop(self) -> None:
-        """Stop listening: new connections are refused until :meth:`start`."""
+        """Stop listening and drop open (keep-alive) connections: connections are refused
+        until :meth:`start`."""
+        import socket
+
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def __enter__(self) -> StubLLMServer:
         return self.start()
@@ -203,3 +224,19 @@ def model_like_responder(body: dict[str, Any]) -> Reply:
         answer = translate_profile(parse_data_block(text, PROFILE_TAG))
     return Reply(answer.model_dump_json(), model="stub-llm-1")
 
+
+
+def main() -> None:  # pragma: no cover - used by the benchmarks
+    """Serve canned translation answers until stdin closes: ``python -m
+    enrichment_assets_tests.stub_llm_server`` prints its api_base on the first line."""
+    import sys
+
+    answer = json.dumps({"language": "de", "tagline": "Ein treuer Freund",
+                         "description": "Bello ist ein ruhiger Hund, der gerne spazieren geht."})
+    with StubLLMServer(default=Reply(answer)) as server:
+        print(server.api_base, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -82,7 +82,14 @@ def test_timeout_is_retried_then_gives_up_with_the_real_error() -> None:
         result = _call(_client(server, timeout_s=0.3, max_retries=1))
     assert not result.ok
     assert result.error_class in {"Timeout", "APIConnectionError"}
-    assert len(server.requests) == 2
+    assert len(server.requests) == 2, "two timeouts do not make a provider look down: retries are bounded"
+
+
+def test_a_provider_that_always_times_out_fails_only_at_the_deadline() -> None:
+    with StubLLMServer(default=Reply(GOOD, delay_s=1.0)) as server:
+        result = _call(_client(server, timeout_s=0.1, max_retries=2, breaker_min_requests=3, deadline_s=2.0))
+    assert not result.ok and result.error_class in {"Timeout", "APIConnectionError", "ProviderUnavailable"}
+    assert len(server.requests) > 3, "while it looks down, the request keeps waiting past its retries"
 
 
 def test_retry_after_is_honoured() -> None:
@@ -206,6 +213,7 @@ def test_breaker_opens_on_a_sustained_rate_not_a_short_burst() -> None:
         for failed in (True, True, False, True, True, False):
             breaker.record(failed)
     assert breaker.closed, "two failures in three is a burst pattern, not an outage"
+    assert not breaker.looks_down(), "so a request whose retries are used up may fail"
     for _ in range(20):
         breaker.record(True, RuntimeError("connection refused"))
     assert breaker.state == breaker.OPEN and not breaker.ready()
@@ -214,6 +222,16 @@ def test_breaker_opens_on_a_sustained_rate_not_a_short_burst() -> None:
     assert not breaker.ready(), "only one probe at a time"
     breaker.record(False)
     assert breaker.closed and breaker.ready()
+
+
+def test_an_outage_looks_down_before_the_window_opens() -> None:
+    breaker = CircuitBreaker(failure_rate=0.8, min_requests=10, window_s=60, cooldown_s=5)
+    for _ in range(20):
+        breaker.record(False)
+    for _ in range(10):
+        breaker.record(True, RuntimeError("connection refused"))
+    assert breaker.closed, "the window still holds the successes from before the outage"
+    assert breaker.looks_down(), "but the last requests all failed: keep waiting, do not fail listings"
 
 
 def test_breaker_waits_and_fails_only_at_the_deadline() -> None:

@@ -10,11 +10,12 @@ No Dagster here; :class:`enrichment_assets.resources.llm.LLMResource` builds one
   whichever asset, organization or run makes it.
 - A 429 is back-pressure: the whole limiter pauses for ``Retry-After`` (or a backoff), the
   request waits for the limiter again, and it never counts as a breaker failure or as a
-  retry. Only the run's deadline ends the waiting.
+  retry. Only the wait deadline (``deadline_s`` from the first wait) ends the waiting.
 - Transient errors (5xx, timeouts, connection errors) are retried with exponential backoff
   and jitter (tenacity's wait functions) up to ``max_retries`` while the provider looks
   healthy. The :class:`CircuitBreaker` opens on a sustained failure *rate*; while it is open
-  calls wait for the half-open probe instead of failing, bounded by the run's deadline.
+  calls wait for the half-open probe instead of failing, bounded by ``deadline_s`` from the
+  request's first wait (``ENRICHMENT_LLM_RUN_DEADLINE_S``).
 - Structured output degrades ``json_schema`` -> ``json_object`` -> prompt-only per model
   on the provider's "unsupported parameter" answer, remembered for the run.
 - ``litellm`` is imported once per process, lazily, with ``LITELLM_LOCAL_MODEL_COST_MAP``
@@ -206,11 +207,12 @@ class RateLimiter:
     """Requests-per-minute limit that no 60 s window exceeds, with a small burst.
 
     A leaky bucket (``aiolimiter.AsyncLimiter``) of capacity ``burst`` that drains at
-    ``(rpm - burst) / 60 * 0.99`` per second: any window of ``T`` seconds admits at most
-    ``burst + rate * T`` requests, which for ``T = 60`` is below ``rpm`` (the 1% margin
-    absorbs up to 0.6 s of network jitter between our clock and the provider's). The burst
-    is ``min(burst, 5% of rpm)`` and at least 1, so the sustained rate stays >= 90% of
-    ``rpm / 60`` for rpm >= 10. A 429's ``Retry-After`` pauses every caller (:meth:`pause`).
+    ``(rpm - burst) / 60 * 0.97`` per second: any window of ``T`` seconds admits at most
+    ``burst + rate * T`` requests, which for ``T = 60`` is below ``rpm`` (the 3% margin
+    absorbs about 1.8 s of delay between taking a token and the request reaching the
+    provider, as on a busy machine; 1% was measured too little). The burst is
+    ``min(burst, 5% of rpm)`` and at least 1, so the sustained rate stays >= 90% of
+    ``rpm / 60`` for rpm >= 20. A 429's ``Retry-After`` pauses every caller (:meth:`pause`).
     Lives on the call loop; never rejects, only waits. ``period_s`` (default 60) scales the
     window for tests: ``rpm`` requests per ``period_s`` seconds.
     """
@@ -220,7 +222,7 @@ class RateLimiter:
 
         self.rpm = float(rpm)
         self.burst = max(1, min(int(burst), int(self.rpm * 0.05)))
-        rate = max(self.rpm - self.burst, 1.0) / period_s * 0.99
+        rate = max(self.rpm - self.burst, 1.0) / period_s * 0.97
         self.rate_per_s = rate
         self._limiter = AsyncLimiter(self.burst, self.burst / rate)
         self.paused_until = 0.0
@@ -317,6 +319,19 @@ class CircuitBreaker:
     @property
     def closed(self) -> bool:
         return self.state == self.CLOSED
+
+    def looks_down(self) -> bool:
+        """True while the circuit is not closed, or the failure share of the last
+        ``min_requests`` outcomes is already at the threshold (an outage the window has not
+        yet opened on, e.g. because it still holds the successes from before). A request
+        whose retries are used up keeps waiting while the provider looks down."""
+        if not self.closed:
+            return True
+        self._trim()
+        recent = list(self.outcomes)[-self.min_requests:]
+        if len(recent) < self.min_requests:
+            return False
+        return sum(1 for _, f in recent if f) / len(recent) >= self.failure_rate
 
     def ready(self) -> bool:
         """True when a request may go out now (closed, or the probe slot is free)."""
@@ -451,7 +466,7 @@ class LLMSettings:
     breaker_min_requests: int = 10
     breaker_window_s: float = 60.0
     breaker_cooldown_s: float = 15.0
-    deadline_s: float = 3600.0
+    deadline_s: float = 900.0
     structured_output: str = "auto"
     reserve_output_tokens: int = 2000
 
@@ -578,7 +593,6 @@ class LLMClient:
                          for e in self.endpoints}
         self.format_modes: dict[str, str] = {}
         self.started = time.monotonic()
-        self.deadline = self.started + s.deadline_s
         self._semaphore: asyncio.Semaphore | None = None
         self.stats: dict[str, int] = {"requests": 0, "rate_limited": 0, "degraded": 0}
         unknown = [e.model for e in self.endpoints if self.price(e.model) is None]
@@ -689,6 +703,9 @@ class LLMClient:
         backoff = wait_exponential_jitter(multiplier=s.backoff_initial_s, max=s.backoff_max_s,
                                           jitter=min(1.0, s.backoff_initial_s))
         failures = 0
+        #: how long this request may still wait for the provider: ``deadline_s`` from the
+        #: first time it had to wait (a 429, a transient failure, an open circuit)
+        deadline: float | None = None
         while True:
             if STOP.is_set():
                 raise Interrupted("stop requested before the request started")
@@ -697,7 +714,9 @@ class LLMClient:
             if not breaker.closed and self._alternative(endpoint):
                 raise _Failed("ProviderUnavailable", f"circuit open ({breaker.last_error_class}: "
                                                      f"{breaker.last_error}); a fallback can answer")
-            await breaker.wait_ready(self.deadline, STOP)
+            if not breaker.closed and deadline is None:
+                deadline = time.monotonic() + s.deadline_s
+            await breaker.wait_ready(deadline or time.monotonic() + s.deadline_s, STOP)
             wait = 0.0
             async with self._semaphore:
                 if limiter is not None:
@@ -724,6 +743,8 @@ class LLMClient:
                     response = await litellm.acompletion(**kwargs)
                 except Exception as exc:  # noqa: BLE001 - classified below
                     result.latency_ms += (time.perf_counter() - started) * 1000.0
+                    if deadline is None:
+                        deadline = time.monotonic() + s.deadline_s
                     if self.daily_cap is not None:
                         self.daily_cap.settle(reserved, 0.0)
                     message = self.redact(str(exc))[:2000]
@@ -738,7 +759,7 @@ class LLMClient:
                         if limiter is not None:
                             limiter.pause(wait)
                         result.waits_s.append(wait)
-                        if time.monotonic() + wait >= self.deadline:
+                        if time.monotonic() + wait >= deadline:
                             raise _Failed(type(exc).__name__, message) from None
                     elif is_unsupported_format(exc) and self._degrade(endpoint.model, mode_used):
                         breaker.record(False)
@@ -746,8 +767,8 @@ class LLMClient:
                     elif is_transient(exc):
                         breaker.record(True, exc, message)
                         failures += 1
-                        if time.monotonic() >= self.deadline or (
-                                failures > s.max_retries and (breaker.closed or self._alternative(endpoint))):
+                        if time.monotonic() >= deadline or (
+                                failures > s.max_retries and (not breaker.looks_down() or self._alternative(endpoint))):
                             raise _Failed(type(exc).__name__, message) from None
                         wait = backoff_for(backoff, failures)
                         result.waits_s.append(wait)
@@ -773,7 +794,7 @@ class LLMClient:
                     result.format_mode = self.format_mode(endpoint.model)
                     return response
             if wait:
-                await asyncio.sleep(min(wait, max(0.0, self.deadline - time.monotonic())))
+                await asyncio.sleep(min(wait, max(0.0, (deadline or 0.0) - time.monotonic())))
 
     # -- the public call ----------------------------------------------------------------------
 
