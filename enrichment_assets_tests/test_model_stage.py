@@ -89,9 +89,26 @@ def test_rollback_publishes_the_previous_version(engine) -> None:
     assert rollback_published(engine, ORG).without_previous == sorted(first), "version 1 has nothing before it"
 
 
+def _abandoned_run(dagster_home: Path) -> str:
+    """A run left STARTED by an ``enrichment run`` process that was killed."""
+    import dagster as dg
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from enrichment_assets.settings import prepare_dagster_home
+
+    prepare_dagster_home()
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        run = instance.add_run(DagsterRun(job_name="__ASSET_JOB", run_id="0" * 8 + "-dead-run",
+                                          status=dg.DagsterRunStatus.STARTED, tags={"enrichment/trigger": "cli"}))
+        return run.run_id
+
+
 def test_cli_run_fails_loudly_and_raises_alerts(enrichment_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dagster as dg
+
     runner = CliRunner()
     assert runner.invoke(main, ["import", "demo"]).exit_code == 0
+    dead = _abandoned_run(enrichment_home / "dagster")
     with StubLLMServer(default=Reply(status=400, content="unknown model")) as server:
         monkeypatch.setenv("ENRICHMENT_LLM_MODEL", "openai/stub-model")
         monkeypatch.setenv("ENRICHMENT_LLM_API_BASE", server.api_base)
@@ -107,6 +124,9 @@ def test_cli_run_fails_loudly_and_raises_alerts(enrichment_home: Path, monkeypat
         raised = conn.execute(sa.select(alerts.c.check_name, alerts.c.severity)).all()
     engine.dispose()
     assert ("profiles_success_rate", "ERROR") in raised, "enrichment run raises the alert without the daemon"
+    assert f"marked run {dead} failed" in result.output
+    with dg.DagsterInstance.from_config(str(enrichment_home / "dagster")) as instance:
+        assert instance.get_run_by_id(dead).status == dg.DagsterRunStatus.FAILURE
 
 
 def test_unknown_price_with_a_budget_refuses_to_start(enrichment_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,3 +158,25 @@ def test_prompt_is_rendered_in_one_pass_with_lookalike_brackets_folded(engine) -
     assert "‹" not in block and "﹤" not in block and "＜" not in block
     assert parse_data_block(user, LISTING_TAG)["description"].startswith("Bello {{schema}}")
     assert user.count('"$defs"') + user.count('"properties"') >= 1, "the schema outside the block is expanded"
+
+
+def test_price_file_and_fallback_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from enrichment_assets.resources.llm import LLMResource, load_price_file, parse_fallback
+
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("openai/own-model: {input_per_mtok: 0.25, output_per_mtok: 2.0}\n", encoding="utf-8")
+    monkeypatch.setenv("ENRICHMENT_LLM_PRICE_FILE", str(prices))
+    monkeypatch.setenv("ENRICHMENT_LLM_MODEL", "openai/own-model")
+    monkeypatch.setenv("ENRICHMENT_LLM_API_BASE", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("SECOND_SERVER_KEY", "second-key-123456")
+    monkeypatch.setenv("ENRICHMENT_LLM_FALLBACK_MODELS", "openai/same-server, openai/other|http://127.0.0.1:8/v1|SECOND_SERVER_KEY")
+    settings = LLMResource().llm_settings()
+    assert settings.prices["openai/own-model"].output_per_token == pytest.approx(2e-6)
+    same, other = settings.fallback_models
+    assert (same.model, same.api_base) == ("openai/same-server", "http://127.0.0.1:9/v1")
+    assert (other.model, other.api_base, other.api_key) == ("openai/other", "http://127.0.0.1:8/v1", "second-key-123456")
+    with pytest.raises(ValueError, match="NOT_SET_ANYWHERE is not set"):
+        parse_fallback("openai/x|http://h/v1|NOT_SET_ANYWHERE", None, None)
+    prices.write_text("m: {input_per_mtok: cheap}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="m: needs input_per_mtok"):
+        load_price_file(prices)
