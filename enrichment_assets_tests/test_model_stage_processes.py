@@ -131,11 +131,9 @@ def test_sigterm_stops_cleanly_and_the_run_is_canceled(tmp_path: Path) -> None:
     with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
         assert [r.status for r in instance.get_runs()] == [dg.DagsterRunStatus.CANCELED]
     with StubLLMServer(responder=model_like_responder) as server:
-        env = _cli_env(home, server.api_base)
-        rerun = subprocess.run([str(BIN / "enrichment"), "run", "--organization", ORG], cwd=REPO_ROOT, env=env,
-                               capture_output=True, text=True, timeout=300)
+        rerun = CliRunner().invoke(main, ["run", "--organization", ORG], env=_cli_env(home, server.api_base))
         profile_requests = sum(1 for r in server.requests if "<listing_data>" in r["body"]["messages"][-1]["content"])
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert rerun.exit_code == 0, rerun.output
     with engine.connect() as conn:
         total_ok = conn.execute(sa.select(sa.func.count()).select_from(llm_profiles).where(
             llm_profiles.c.status == "ok")).scalar_one()
