@@ -1,4 +1,4 @@
-"""The ``enrichment`` command: import, run, status, confirm-removals, backfill, alerts, settings.
+"""The ``enrichment`` command: import, run, status, confirm-removals, rollback, backfill, alerts, settings.
 
 ``enrichment run`` does what ``new_scrape_sensor`` does (register new organizations as
 partitions) and then materializes every asset and check of the selected partitions
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -19,7 +20,7 @@ from rich.table import Table
 
 from enrichment_assets import settings
 
-console = Console(width=None if sys.stdout.isatty() else 140)
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 #: Dagster's console logger at WARNING for CLI runs; the full event log is in the instance (UI).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -69,28 +70,170 @@ def import_demo_cmd() -> None:
     console.print(f"demo: {len(written)} organizations in {settings.landing_dir()}")
 
 
+#: Exit codes of ``enrichment run`` besides 0 (see the README).
+EXIT_FAILED, EXIT_CONFIG, EXIT_LOCKED, EXIT_INTERRUPTED = 1, 2, 75, 130
+
+
 def _instance():
+    """The persistent Dagster instance; created (and its storage migrated) under a file
+    lock, so two commands starting on a fresh home cannot both create it."""
     import dagster as dg
+    from filelock import FileLock
 
-    os.environ["DAGSTER_HOME"] = str(settings.prepare_dagster_home())
-    return dg.DagsterInstance.get()
+    home = settings.prepare_dagster_home()
+    os.environ["DAGSTER_HOME"] = str(home)
+    with FileLock(str(home / ".instance.lock"), timeout=300):
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)  # touches (and, on a fresh home, creates) the run storage
+    return instance
 
 
-def run_organizations(organizations: list[str] | None = None, show_progress: bool = True) -> dict[str, bool]:
-    """Register new organizations and materialize every asset of the given partitions.
+def mark_abandoned_runs(instance) -> list[str]:
+    """Runs of ``enrichment run`` left STARTED by a process that died: marked failed.
 
-    ``organizations`` None means every organization with scrape files in the landing
-    folder. Returns organization -> run success. Unknown organizations raise ValueError.
+    Called while holding the home's run lock, so no live ``enrichment run`` owns them.
+    Returns their run ids.
     """
     import dagster as dg
 
+    stale = instance.get_runs(filters=dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.CANCELING],
+        tags={"enrichment/trigger": "cli"}))
+    for run in stale:
+        instance.report_run_failed(run, message="the enrichment run process ended without finishing this run "
+                                                "(killed?); marked failed by the next enrichment run")
+    return [run.run_id for run in stale]
+
+
+@dataclass
+class OrgOutcome:
+    """What ``enrichment run`` did for one organization."""
+
+    organization: str
+    success: bool
+    run_id: str
+    failed_checks: list[str] = field(default_factory=list)
+    error_checks: list[str] = field(default_factory=list)
+    failure_classes: dict[str, int] = field(default_factory=dict)
+    model_mix: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.success and not self.error_checks and not self.interrupted
+
+
+def _metadata_value(materializations, key: str) -> dict:
+    for materialization in materializations:
+        value = materialization.metadata.get(key)
+        if value is not None:
+            return dict(getattr(value, "value", value) or {})
+    return {}
+
+
+def _outcome(org: str, result) -> OrgOutcome:
+    from enrichment_assets.llm.client import STOP
+
+    outcome = OrgOutcome(organization=org, success=result.success, run_id=result.run_id,
+                         interrupted=STOP.is_set())
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            name = evaluation.check_name
+            outcome.failed_checks.append(name)
+            if evaluation.severity.value == "ERROR":
+                outcome.error_checks.append(name)
+                if name == "profiles_success_rate":
+                    metadata = evaluation.metadata.get("failure_classes")
+                    outcome.failure_classes = dict(getattr(metadata, "value", None) or {})
+    for node in ("llm_profiles", "translations"):
+        try:
+            materializations = result.asset_materializations_for_node(node)
+        except Exception:  # noqa: BLE001 - the step did not run
+            continue
+        for model, count in _metadata_value(materializations, "model_mix").items():
+            outcome.model_mix[model] = outcome.model_mix.get(model, 0) + int(count)
+        if node == "llm_profiles" and not outcome.failure_classes:
+            outcome.failure_classes = {k: int(v) for k, v in _metadata_value(materializations, "failure_classes").items()}
+    return outcome
+
+
+def raise_run_alerts(instance, engine, outcome: OrgOutcome) -> int:
+    """Store and send the alerts the sensors would raise for this run (failed checks, a
+    failed run), so alerts do not depend on the daemon. Dedupe keys are the sensors', so an
+    alert is stored once whoever sees it first. Returns how many were new."""
+    from enrichment_assets.automation.alerts import failed_check_alerts
+    from enrichment_assets.definitions import defs
+    from enrichment_assets.pipeline.alerts import Alert, alert_urls, deliver_pending, store_alerts
+
+    keys = defs.resolve_asset_graph().asset_check_keys
+    found, _ = failed_check_alerts(instance, keys, {})
+    new_alerts = [a for a in found if a.run_id == outcome.run_id]
+    if not outcome.success:
+        new_alerts.append(Alert(dedupe_key=f"run:{outcome.run_id}", kind="run", severity="ERROR",
+                                summary=("run stopped by a signal" if outcome.interrupted else "run failed")
+                                + f" for {outcome.organization}", asset="__ASSET_JOB",
+                                partition=outcome.organization, run_id=outcome.run_id))
+    stored = store_alerts(engine, new_alerts)
+    deliver_pending(engine, alert_urls())
+    return stored
+
+
+def _install_signal_handlers() -> dict:
+    """First SIGTERM/SIGINT: no new work starts (answers in flight are stored); a second
+    one exits at once. Returns the previous handlers (for :func:`_restore_signal_handlers`)."""
+    import signal
+
+    from enrichment_assets.llm.client import STOP, request_stop
+
+    def handler(signo, frame) -> None:
+        if STOP.is_set():
+            os._exit(EXIT_INTERRUPTED)
+        request_stop()
+        console.print(f"[yellow]signal {signo}: finishing the requests in flight, then stopping "
+                      "(send it again to stop at once)[/yellow]")
+
+    previous = {}
+    for signo in (signal.SIGINT, signal.SIGTERM):
+        previous[signo] = signal.signal(signo, handler)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict) -> None:
+    import signal
+
+    from enrichment_assets.llm.client import STOP
+
+    for signo, handler in previous.items():
+        signal.signal(signo, handler)
+    STOP.clear()
+
+
+def run_organizations(organizations: list[str] | None = None, show_progress: bool = True,
+                      lock_wait_s: float | None = None) -> dict[str, OrgOutcome]:
+    """Register new organizations and materialize every asset of the given partitions.
+
+    ``organizations`` None means every organization with scrape files in the landing
+    folder. One writer per home: the run holds the home's lock (a file lock on SQLite, an
+    advisory lock on PostgreSQL) for its whole duration; every model call of the command
+    shares one client (one concurrency limit, one run budget). Returns organization ->
+    outcome.
+
+    Raises:
+        click.UsageError: unknown organizations.
+        LockHeld: another run holds the home's lock after ``lock_wait_s`` seconds.
+        BudgetConfigError: a USD budget with a model of unknown price.
+    """
+    import dagster as dg
+
+    from enrichment_assets.assets import all_assets
     from enrichment_assets.checks import all_checks
     from enrichment_assets.definitions import default_resources
-    from enrichment_assets.assets import all_assets
+    from enrichment_assets.llm.client import STOP
     from enrichment_assets.partitions import organizations as orgs_def
     from enrichment_assets.pipeline.discovery import landing_organizations
+    from enrichment_assets.resources.llm import run_scope
+    from enrichment_assets.storage.locks import exclusive
 
-    instance = _instance()
     landing = settings.landing_dir()
     problems: list[str] = []
     available = landing_organizations(landing, problems)
@@ -99,39 +242,119 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
     unknown = sorted(set(selected) - set(available))
     if unknown:
         raise click.UsageError(f"no scrape files in {landing} for organization(s): {', '.join(unknown)}")
-    known = set(instance.get_dynamic_partitions(orgs_def.name))
-    new = [o for o in selected if o not in known]
-    if new:
-        instance.add_dynamic_partitions(orgs_def.name, new)
+    wait = settings.get_settings().run_lock_wait_s if lock_wait_s is None else lock_wait_s
+    engine = _engine()
     resources = default_resources()
-    outcome: dict[str, bool] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, disable=not show_progress) as progress:
-        task = progress.add_task("materializing", total=len(selected))
-        for org in selected:
-            progress.update(task, description=f"materializing {org}")
-            result = dg.materialize(
-                [*all_assets, *all_checks], partition_key=org, instance=instance,
-                resources=resources, raise_on_error=False, run_config=QUIET_RUN_CONFIG,
-                tags={"enrichment/trigger": "cli"},
-            )
-            outcome[org] = result.success
-            if not result.success:
-                console.print(f"[red]run for {org} failed: {result.run_id}[/red]")
-            progress.advance(task)
+    outcome: dict[str, OrgOutcome] = {}
+    try:
+        with exclusive(engine, "enrichment-run", wait_s=wait, fallback_dir=settings.enrichment_home()):
+            instance = _instance()
+            for run_id in mark_abandoned_runs(instance):
+                console.print(f"[yellow]marked run {run_id} failed: its process ended without finishing[/yellow]")
+            known = set(instance.get_dynamic_partitions(orgs_def.name))
+            new = [o for o in selected if o not in known]
+            if new:
+                instance.add_dynamic_partitions(orgs_def.name, new)
+            with run_scope():
+                resources["llm"].client_for_run(engine)  # the run's one client; checks the budget set-up
+                with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), console=console, disable=not show_progress) as progress:
+                    task = progress.add_task("materializing", total=len(selected))
+                    for org in selected:
+                        if STOP.is_set():
+                            break
+                        progress.update(task, description=f"materializing {org}")
+                        result = dg.materialize(
+                            [*all_assets, *all_checks], partition_key=org, instance=instance,
+                            resources=resources, raise_on_error=False, run_config=QUIET_RUN_CONFIG,
+                            tags={"enrichment/trigger": "cli"},
+                        )
+                        outcome[org] = _outcome(org, result)
+                        if outcome[org].interrupted:
+                            run = instance.get_run_by_id(result.run_id)
+                            if run is not None and run.status != dg.DagsterRunStatus.CANCELED:
+                                instance.report_run_canceled(run, message="stopped by SIGTERM/SIGINT")
+                        raise_run_alerts(instance, engine, outcome[org])
+                        if not result.success:
+                            console.print(f"[red]run for {org} failed: {result.run_id}[/red]")
+                        progress.advance(task)
+    finally:
+        engine.dispose()
     return outcome
 
 
 @main.command("run")
 @click.option("--organization", "organizations", multiple=True,
               help="Organization key (repeatable); default: every organization in the landing folder.")
-def run_cmd(organizations: tuple[str, ...]) -> None:
-    """Register new organizations, materialize their partitions, print the summary."""
-    outcome = run_organizations(list(organizations) or None)
+@click.option("--wait", "wait_s", type=float, default=None,
+              help="Seconds to wait for another run on this home (default ENRICHMENT_RUN_LOCK_WAIT_S, 0).")
+def run_cmd(organizations: tuple[str, ...], wait_s: float | None) -> None:
+    """Register new organizations, materialize their partitions, print the summary.
+
+    Exit codes: 0 all well; 1 a run failed or an organization's success rate is below the
+    floor (ERROR check); 2 configuration refused (e.g. a budget with an unknown price);
+    75 another run holds this home; 130 stopped by SIGTERM/SIGINT (answers in flight stored).
+    """
+    previous = _install_signal_handlers()
+    try:
+        _run_and_report(organizations, wait_s)
+    finally:
+        _restore_signal_handlers(previous)
+
+
+def _run_and_report(organizations: tuple[str, ...], wait_s: float | None) -> None:
+    from enrichment_assets.llm.client import STOP, BudgetConfigError
+    from enrichment_assets.storage.locks import LockHeld
+
+    try:
+        outcome = run_organizations(list(organizations) or None, lock_wait_s=wait_s)
+    except LockHeld as exc:
+        console.print(f"[red]{exc}[/red]\nwait for it to finish, or pass --wait SECONDS")
+        raise SystemExit(EXIT_LOCKED) from None
+    except BudgetConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise SystemExit(EXIT_CONFIG) from None
     print_status()
-    failed = [org for org, ok in outcome.items() if not ok]
+    mix: dict[str, int] = {}
+    for result in outcome.values():
+        for model, count in result.model_mix.items():
+            mix[model] = mix.get(model, 0) + count
+    if mix:
+        console.print("models that answered: " + ", ".join(f"{m} ({n})" for m, n in sorted(mix.items())))
+    if STOP.is_set():
+        console.print("[yellow]stopped by a signal: answers that arrived are stored; the next run sends only "
+                      "what is missing[/yellow]")
+        raise SystemExit(EXIT_INTERRUPTED)
+    failed = [o for o in outcome.values() if not o.ok]
+    for result in failed:
+        classes = ", ".join(f"{k}: {v}" for k, v in sorted(result.failure_classes.items())) or "-"
+        checks = ", ".join(result.error_checks) or "-"
+        console.print(f"[red]{result.organization}: run {'ok' if result.success else 'failed'}; ERROR checks: "
+                      f"{checks}; failure classes: {classes}[/red]")
     if failed:
-        raise SystemExit(f"{len(failed)} organization run(s) failed: {', '.join(failed)}")
+        raise SystemExit(EXIT_FAILED)
+
+
+@main.command("rollback")
+@click.option("--organization", required=True, help="Organization key.")
+@click.option("--external-id", "external_ids", multiple=True,
+              help="Listing id (repeatable); default: every listing of the organization.")
+def rollback_cmd(organization: str, external_ids: tuple[str, ...]) -> None:
+    """Publish again the previous published profile version of listings.
+
+    Translations and quality scores follow on the next `enrichment run`.
+    """
+    from enrichment_assets.pipeline.profiles import rollback_published
+
+    engine = _engine()
+    try:
+        result = rollback_published(engine, organization, list(external_ids) or None)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    finally:
+        engine.dispose()
+    console.print(f"{organization}: {len(result.rolled_back)} profiles rolled back to their previous version; "
+                  f"{len(result.without_previous)} have no earlier version and keep theirs")
 
 
 def print_landing_problems(problems: list[str]) -> None:

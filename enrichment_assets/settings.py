@@ -14,7 +14,9 @@ Invalid values raise ``pydantic.ValidationError`` naming the variable.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+import os
+import re
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -55,13 +57,29 @@ class Settings(BaseSettings):
 
     # -- the model -----------------------------------------------------------------------
     llm_model: str = Field(default="offline/rules", description="any LiteLLM model string (`gemini/...`, `openai/...`, `ollama/...`)")
-    llm_fallback_models: CommaList = Field(default_factory=list, description="comma-separated models tried in order when the primary fails")
+    llm_fallback_models: CommaList = Field(default_factory=list, description="comma-separated entries `model` or `model|api_base|KEY_ENV` tried in order when the primary fails; a bare `model` uses the primary's api_base and key, `KEY_ENV` names the variable holding the fallback's key")
     llm_api_base: str | None = Field(default=None, description="e.g. an OpenAI-compatible server; default: the provider's")
     llm_api_key: SecretStr | None = Field(default=None, description="optional; provider variables such as `GEMINI_API_KEY` keep working")
     llm_max_concurrency: int = Field(default=4, ge=1, description="concurrent model requests per run")
     llm_rpm: float | None = Field(default=None, gt=0, description="requests per minute (unset: unlimited)")
     llm_budget_usd: float | None = Field(default=None, ge=0, description="spend limit per run; the rest is stored `budget_exhausted` and retried next run")
-    llm_daily_budget_usd: float | None = Field(default=None, ge=0, description="spend limit per UTC day across runs (counted from the `llm_calls` ledger)")
+    llm_daily_budget_usd: float | None = Field(default=None, ge=0, description="spend limit per UTC day across runs and processes (an atomic reservation in the database before each request)")
+    llm_token_budget: int | None = Field(default=None, ge=0, description="token limit (input + output) per run; lets a budget start with a model whose price is unknown")
+    llm_input_cost_per_mtok: float | None = Field(default=None, ge=0, description="USD per million input tokens, for models without a price in the price file or LiteLLM's map")
+    llm_output_cost_per_mtok: float | None = Field(default=None, ge=0, description="USD per million output tokens (see `ENRICHMENT_LLM_INPUT_COST_PER_MTOK`)")
+    llm_price_file: Path | None = Field(default=None, description="YAML/JSON file `{model: {input_per_mtok: .., output_per_mtok: ..}}`; wins over the two variables above")
+    llm_reserve_output_tokens: int = Field(default=2000, ge=1, description="output tokens assumed when a request reserves its cost against the daily cap")
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="timeout of one model request (seconds)")
+    llm_max_retries: int = Field(default=6, ge=0, description="retries of transient errors (5xx, timeout, connection) per request while the provider looks healthy; 429s and waits for an open circuit do not count")
+    llm_backoff_initial_s: float = Field(default=1.0, ge=0, description="first retry wait; doubles per retry, plus up to 1 s jitter")
+    llm_backoff_max_s: float = Field(default=30.0, ge=0, description="longest wait between two retries")
+    llm_run_deadline_s: float = Field(default=900.0, gt=0, description="how long a request keeps waiting for a rate-limited or unavailable provider (from its first 429, failure or open circuit) before its listing is stored `failed`")
+    llm_rpm_burst: int = Field(default=5, ge=1, description="requests the rate limiter lets through at once (capped at 5% of the rpm); the sustained rate is lowered so that no 60 s window exceeds `ENRICHMENT_LLM_RPM`")
+    llm_breaker_failure_rate: float = Field(default=0.8, gt=0, le=1, description="share of transient failures over the breaker window that opens a model's circuit")
+    llm_breaker_min_requests: int = Field(default=10, ge=1, description="requests the breaker window must hold before it may open")
+    llm_breaker_window_s: float = Field(default=60.0, gt=0, description="length of the breaker's failure-rate window (seconds)")
+    llm_breaker_cooldown_s: float = Field(default=15.0, ge=0, description="seconds an open circuit waits before one probe request (half-open)")
+    llm_structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = Field(default="auto", description="structured-output mode to start with: `auto` asks LiteLLM whether the model supports json_schema; declare `json_schema` or `json_object` for a model LiteLLM does not know. Degrades on an 'unsupported parameter' answer")
 
     # -- operations ----------------------------------------------------------------------
     alert_urls: CommaList = Field(default_factory=list, repr=False, description="comma-separated apprise URLs (`slack://...`, `mailto://...`, `json://host/path`)")
@@ -71,6 +89,9 @@ class Settings(BaseSettings):
     # -- asset-check thresholds ----------------------------------------------------------
     hallucination_max_rate: float = Field(default=0.02, ge=0, le=1, description="share of profiles with an ERROR rule above which `profiles_hallucination_free` fails")
     min_success_rate: float = Field(default=0.95, ge=0, le=1, description="`profiles_success_rate` warns below this share of ok profiles")
+    success_rate_floor: float = Field(default=0.5, ge=0, le=1, description="`profiles_success_rate` is an ERROR, and `enrichment run` exits non-zero, below this share of eligible listings with an ok profile")
+    run_lock_wait_s: float = Field(default=0.0, ge=0, description="how long `enrichment run` waits for another run on the same home to finish (0: stop at once with a message)")
+    db_write_retry_s: float = Field(default=60.0, ge=0, description="how long storing a paid answer is retried while the database refuses connections")
     max_cost_per_profile_usd: float = Field(default=0.01, ge=0, description="`profiles_cost` warns above this mean cost per profile")
     quality_median_min: float = Field(default=60.0, ge=0, le=100, description="`quality_floor` warns below this median score")
     review_share_max: float = Field(default=0.25, ge=0, le=1, description="`quality_floor` warns when more profiles than this share need review")
@@ -108,6 +129,27 @@ class Settings(BaseSettings):
     def prompts_path(self) -> Path:
         """Folder of ``default.yaml`` and ``organizations/*.yaml``."""
         return self.prompts_dir if self.prompts_dir else PROJECT_ROOT / "prompts"
+
+
+#: Names of environment variables that may hold a key LiteLLM reads (``OPENAI_API_KEY``,
+#: ``GEMINI_API_KEY``, ``AZURE_AD_TOKEN``, ``AWS_SECRET_ACCESS_KEY``, ...): every value is redacted.
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(_[A-Z0-9]+)?$")
+
+
+def secret_environment_values(min_length: int = 6) -> list[str]:
+    """Values of every environment variable whose name looks like it holds a secret.
+
+    Used only to redact them from reasons, raw outputs, logs and metadata; never shown.
+    Values shorter than ``min_length`` are left out (too short to redact safely).
+    """
+    return sorted({v for k, v in os.environ.items()
+                   if _SECRET_NAME.search(k.upper()) and v and len(v.strip()) >= min_length}, key=len, reverse=True)
+
+
+def environment_secret(name: str) -> str | None:
+    """The value of the environment variable ``name`` (a fallback's ``KEY_ENV``), or None."""
+    value = os.environ.get(name)
+    return value or None
 
 
 def get_settings() -> Settings:

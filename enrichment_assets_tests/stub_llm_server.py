@@ -1,11 +1,16 @@
-"""A scripted OpenAI-compatible chat-completions server on 127.0.0.1 for tests.
+"""A scripted OpenAI-compatible chat-completions server on 127.0.0.1 for tests and benchmarks.
 
 Each request to ``POST .../chat/completions`` takes the next scripted reply; when the
-script runs out, ``default`` is used. Every request body is recorded in ``requests``.
+script runs out, ``default`` is used, then ``responder(body)``. Every request body is
+recorded in ``requests`` with its arrival time. Faults: ``rpm_cap`` answers 429 (with
+``Retry-After``) beyond ``rpm_cap`` requests in any ``rpm_window_s`` window; ``fail_first``
+fails the first N requests of every distinct prompt with the given statuses; ``stop()`` and
+``start()`` make the port refuse connections and accept them again (same port).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -17,7 +22,10 @@ from typing import Any, Callable
 
 @dataclass
 class Reply:
-    """One scripted reply: ``status`` with ``content`` as the assistant message (200) or an error body."""
+    """One scripted reply: ``status`` with ``content`` as the assistant message (200) or an error body.
+
+    ``raw_body``: sent as is (e.g. an HTML page) with ``content_type``.
+    """
 
     content: str = ""
     status: int = 200
@@ -25,77 +33,179 @@ class Reply:
     delay_s: float = 0.0
     model: str = "stub-model-1"
     usage: tuple[int, int] = (100, 50)
+    raw_body: str | None = None
+    content_type: str = "application/json"
+
+
+def prompt_key(body: dict[str, Any]) -> str:
+    """A stable id of a request's conversation (its last user message)."""
+    messages = body.get("messages") or [{}]
+    user = [m for m in messages if m.get("role") == "user"]
+    text = (user[0] if user else messages[-1]).get("content") or ""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 class StubLLMServer:
     """Context manager running the stub server in a thread; ``api_base`` ends in ``/v1``."""
 
     def __init__(self, replies: list[Reply] | None = None, default: Reply | None = None,
-                 responder: Callable[[dict[str, Any]], Reply] | None = None):
+                 responder: Callable[[dict[str, Any]], Reply] | None = None,
+                 rpm_cap: int | None = None, rpm_window_s: float = 60.0,
+                 fail_first: tuple[int, ...] = (), fail_delay_s: float = 0.0,
+                 fail_headers: dict[str, str] | None = None, port: int = 0):
         self.replies: deque[Reply] = deque(replies or [])
         self.default = default
         self.responder = responder
+        self.rpm_cap = rpm_cap
+        self.rpm_window_s = rpm_window_s
+        self.fail_first = tuple(fail_first)
+        self.fail_delay_s = fail_delay_s
+        self.fail_headers = dict(fail_headers or {})
         self.requests: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []
+        self.answered: list[float] = []
+        self.rejected_429 = 0
+        self.seen: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._port = port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set = set()
+        self._handler = self._make_handler()
+
+    def _make_handler(self):
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with server._lock:
+                    server._connections.discard(self.connection)
+                super().finish()
 
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
-                with server._lock:
-                    server.requests.append({"path": self.path, "body": body,
-                                            "authorization": self.headers.get("authorization")})
-                    reply = server.replies.popleft() if server.replies else server.default
-                if reply is None and server.responder is not None:
-                    reply = server.responder(body)
-                if reply is None:
-                    reply = Reply(status=500, content="script exhausted")
+                reply = server._choose(body, self.path, self.headers.get("authorization"))
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
-                if reply.status == 200:
-                    payload = {
+                if reply.raw_body is not None:
+                    data = reply.raw_body.encode()
+                elif reply.status == 200:
+                    data = json.dumps({
                         "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion",
                         "created": 1_700_000_000, "model": reply.model,
                         "choices": [{"index": 0, "finish_reason": "stop",
                                      "message": {"role": "assistant", "content": reply.content}}],
                         "usage": {"prompt_tokens": reply.usage[0], "completion_tokens": reply.usage[1],
                                   "total_tokens": sum(reply.usage)},
-                    }
+                    }).encode()
                 else:
-                    payload = {"error": {"message": reply.content or f"status {reply.status}",
-                                         "type": "stub_error", "code": reply.status}}
-                data = json.dumps(payload).encode()
+                    data = json.dumps({"error": {"message": reply.content or f"status {reply.status}",
+                                                 "type": "stub_error", "code": reply.status}}).encode()
                 try:
                     self.send_response(reply.status)
-                    self.send_header("content-type", "application/json")
+                    self.send_header("content-type", reply.content_type)
                     self.send_header("content-length", str(len(data)))
                     for key, value in reply.headers.items():
                         self.send_header(key, value)
                     self.end_headers()
                     self.wfile.write(data)
+                    if reply.status == 200 and reply.raw_body is None:
+                        with server._lock:
+                            server.answered.append(time.monotonic())
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout tests)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        return Handler
+
+    def _choose(self, body: dict[str, Any], path: str, authorization: str | None) -> Reply:
+        now = time.monotonic()
+        with self._lock:
+            self.requests.append({"path": path, "body": body, "authorization": authorization, "at": now})
+            if self.rpm_cap is not None:
+                horizon = now - self.rpm_window_s
+                recent = [t for t in self.arrivals if t > horizon]
+                if len(recent) >= self.rpm_cap:
+                    self.rejected_429 += 1
+                    wait = max(0.05, recent[0] + self.rpm_window_s - now)
+                    return Reply(status=429, content="rate limit exceeded",
+                                 headers={"retry-after-ms": str(int(wait * 1000))})
+            self.arrivals.append(now)
+            key = prompt_key(body)
+            seen = self.seen.get(key, 0)
+            self.seen[key] = seen + 1
+            if seen < len(self.fail_first):
+                status = self.fail_first[seen]
+                if status == 0:  # hang past the client's timeout
+                    return Reply(status=500, content="injected hang", delay_s=self.fail_delay_s)
+                return Reply(status=status, content=f"injected fault {status}", headers=self.fail_headers)
+            reply = self.replies.popleft() if self.replies else self.default
+        if reply is None and self.responder is not None:
+            reply = self.responder(body)
+        return reply if reply is not None else Reply(status=500, content="script exhausted")
 
     @property
     def api_base(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://127.0.0.1:{self._port}/v1"
 
-    def __enter__(self) -> StubLLMServer:
+    def start(self) -> StubLLMServer:
+        """Listen (again) on the same port."""
+        for _ in range(100):
+            try:
+                self._server = ThreadingHTTPServer(("127.0.0.1", self._port), self._handler)
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:  # pragma: no cover
+            raise OSError(f"port {self._port} stayed busy")
+        self._server.daemon_threads = True
+        self._port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
 
+    def stop(self) -> None:
+        """Stop listening and drop open (keep-alive) connections: connections are refused
+        until :meth:`start`."""
+        import socket
+
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> StubLLMServer:
+        return self.start()
+
     def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.stop()
+
+    def max_in_window(self, window_s: float, times: list[float] | None = None) -> int:
+        """Most requests that arrived within any ``window_s`` seconds (sliding)."""
+        times = sorted(self.arrivals if times is None else times)
+        best, start = 0, 0
+        for end, t in enumerate(times):
+            while t - times[start] >= window_s:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
 
 
 def model_like_responder(body: dict[str, Any]) -> Reply:
@@ -107,9 +217,26 @@ def model_like_responder(body: dict[str, Any]) -> Reply:
     from enrichment_assets.llm.offline import profile_from_facts, translate_profile
     from enrichment_assets.llm.prompts import LISTING_TAG, PROFILE_TAG, parse_data_block
 
-    text = body["messages"][-1]["content"]
+    text = next(m["content"] for m in body["messages"] if m["role"] == "user")
     if f"<{LISTING_TAG}>" in text:
         answer = profile_from_facts(parse_data_block(text, LISTING_TAG))
     else:
         answer = translate_profile(parse_data_block(text, PROFILE_TAG))
     return Reply(answer.model_dump_json(), model="stub-llm-1")
+
+
+
+def main() -> None:  # pragma: no cover - used by the benchmarks
+    """Serve canned translation answers until stdin closes: ``python -m
+    enrichment_assets_tests.stub_llm_server`` prints its api_base on the first line."""
+    import sys
+
+    answer = json.dumps({"language": "de", "tagline": "Ein treuer Freund",
+                         "description": "Bello ist ein ruhiger Hund, der gerne spazieren geht."})
+    with StubLLMServer(default=Reply(answer)) as server:
+        print(server.api_base, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

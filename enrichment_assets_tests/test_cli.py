@@ -37,7 +37,7 @@ def test_import_demo_run_and_status(enrichment_home: Path) -> None:
     assert status.exit_code == 0
     line = next(l for l in status.output.splitlines() if "demo-tierheim-nord" in l)
     cells = [c.strip() for c in line.strip("│ ").split("│")]
-    assert int(cells[1]) > 0 and int(cells[3]) > 0, cells  # listings, profiled
+    assert int(cells[1]) > 0 and int(cells[3]) > 0, cells  # listings, published
 
 
 def test_run_rejects_unknown_organization(enrichment_home: Path) -> None:

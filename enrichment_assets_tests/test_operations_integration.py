@@ -185,9 +185,24 @@ def test_ui_shows_assets_partitions_and_check_results(stack) -> None:
             # wait until the code location has loaded (the group list shows): on a busy machine
             # the page is still a spinner, and the only settings button is the navigation's
             page.get_by_text("ingest", exact=True).first.wait_for(timeout=120_000)
-            # the lineage view collapses asset groups; its graph settings expand them
-            page.locator("button:has([aria-label=settings]):visible").last.click()
-            page.locator("text=Expand all groups >> visible=true").first.click()
+            # the lineage view collapses asset groups; its graph settings expand them. On a
+            # busy machine the settings menu may be clicked before the graph is drawn: wait
+            # for a group node, and open the menu again until it shows the item.
+            page.get_by_text("publish", exact=True).last.wait_for(timeout=60_000)
+            # Dagster's first-visit dialog may also appear after the page settled: skip it
+            # whenever it is there.
+            expand = page.locator("text=Expand all groups >> visible=true").first
+            skip = page.get_by_role("button", name="Skip")
+            for _ in range(6):
+                if skip.count():
+                    skip.first.click()
+                try:
+                    page.locator("button:has([aria-label=settings]):visible").last.click(timeout=10_000)
+                    expand.wait_for(timeout=10_000)
+                    break
+                except Exception:  # noqa: BLE001 - playwright's TimeoutError: a dialog or an undrawn graph
+                    page.keyboard.press("Escape")
+            expand.click()
             page.keyboard.press("Escape")
             for name in ("raw_records", "normalized_records", "llm_profiles", "quality_scores", "translations"):
                 page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)

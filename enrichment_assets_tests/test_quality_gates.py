@@ -18,7 +18,7 @@ from enrichment_assets.resources.landing import LandingResource
 from enrichment_assets.resources.llm import LLMResource
 from enrichment_assets.resources.thresholds import CheckThresholds
 from enrichment_assets.sources.demo import import_demo
-from enrichment_assets.storage.schema import translations, violations
+from enrichment_assets.storage.schema import llm_profiles, translations, violations
 from enrichment_assets_tests.stub_llm_server import Reply, StubLLMServer, model_like_responder
 
 ORG = "demo-tierheim-nord"
@@ -80,7 +80,7 @@ def test_planted_hallucination_fails_blocking_check_and_skips_translations(tmp_p
     assert "quote_not_found" in stored and translated == 0
 
 
-def test_violation_below_threshold_warns_and_blocks_only_that_profile(tmp_path: Path) -> None:
+def test_violation_below_threshold_warns_and_quarantines_only_that_profile(tmp_path: Path) -> None:
     result, checks, materialized, engine = _run(
         tmp_path, planting_responder({"Bruno"}), CheckThresholds(hallucination_max_error_rate=0.9))
     gate = checks["profiles_hallucination_free"]
@@ -90,9 +90,14 @@ def test_violation_below_threshold_warns_and_blocks_only_that_profile(tmp_path: 
     with engine.connect() as conn:
         rows = conn.execute(sa.select(translations.c.external_id, translations.c.status, translations.c.reason)
                             .where(translations.c.organization == ORG)).all()
-    blocked = [r for r in rows if r.status == "blocked_by_check"]
-    assert len(blocked) == 3 and len({r.external_id for r in blocked}) == 1
-    assert "quote_not_found" in blocked[0].reason
-    assert all(r.status == "ok" for r in rows if r.status != "blocked_by_check")
+        profiles = conn.execute(sa.select(llm_profiles.c.external_id, llm_profiles.c.status, llm_profiles.c.reason,
+                                          llm_profiles.c.published_profile)
+                                .where(llm_profiles.c.organization == ORG, llm_profiles.c.status != "insufficient_source")).all()
+    quarantined = [p for p in profiles if p.status == "quarantined"]
+    assert len(quarantined) == 1 and "quote_not_found" in quarantined[0].reason
+    assert quarantined[0].published_profile is None, "a quarantined attempt is never published"
+    assert {r.external_id for r in rows} == {p.external_id for p in profiles if p.status == "ok"}, \
+        "only published profiles are translated"
+    assert all(r.status == "ok" for r in rows)
     assert checks["translations_language_and_facts"].passed, json.dumps(
         {k: str(v.value) for k, v in checks["translations_language_and_facts"].metadata.items()})

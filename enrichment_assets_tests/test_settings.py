@@ -48,7 +48,7 @@ def test_environment_values_reach_resources(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ENRICHMENT_MIN_SUCCESS_RATE", "0.5")
     llm = LLMResource().llm_settings()
     assert llm.model == "openai/gpt-4o-mini"
-    assert llm.fallback_models == ["gemini/a", "ollama/b"]
+    assert [e.model for e in llm.fallback_models] == ["gemini/a", "ollama/b"]
     assert llm.requests_per_minute == 120
     assert llm.api_key == "k-not-a-real-key-123"
     assert CheckThresholds().value("min_success_rate") == 0.5

@@ -11,6 +11,7 @@ from enrichment_assets.pipeline.profiles import profile_organization
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.llm import LLMResource
 from enrichment_assets.settings import get_settings
+from enrichment_assets.storage.locks import exclusive
 
 
 def profiles_code_version() -> str:
@@ -28,8 +29,10 @@ def profiles_code_version() -> str:
     description=(
         "Adoption profiles written through LiteLLM (default model offline/rules: rule-based, not "
         "an LLM). Incremental: only listings whose content, prompt version or model changed are "
-        "sent. Every listing ends with one status: ok, insufficient_source, not_a_dog, failed, "
-        "budget_exhausted. No placeholder text, ever."
+        "sent; answers are stored as they arrive. Every listing's latest attempt has one status: ok, "
+        "quarantined (breaks an ERROR rule; kept for review, never published), insufficient_source, "
+        "not_a_dog, failed, budget_exhausted. The published profile is kept apart: a failed or "
+        "quarantined attempt never replaces it. No placeholder text, ever."
     ),
 )
 def llm_profiles(context: dg.AssetExecutionContext, database: DatabaseResource,
@@ -37,7 +40,11 @@ def llm_profiles(context: dg.AssetExecutionContext, database: DatabaseResource,
     org = context.partition_key
     config = load_prompt_config(org)
     client = llm.client_for_run(database.engine)
-    result = profile_organization(database.engine, org, client, config)
+    with exclusive(database.engine, f"model-stage:{org}", wait_s=client.settings.deadline_s):
+        result = profile_organization(database.engine, org, client, config)
+    if result.interrupted:
+        raise dg.Failure(description=f"stopped by a signal: {result.interrupted} listings not started; "
+                                     f"{result.written} answers stored", allow_retries=False)
     rules = evaluate_profiles(database.engine, org)
     exhausted = log_call_problems(context, result.statuses, result.failures, client.budget_message(), "profile")
     eligible = result.listings - result.statuses.get("insufficient_source", 0) - result.statuses.get("not_a_dog", 0)
@@ -46,10 +53,15 @@ def llm_profiles(context: dg.AssetExecutionContext, database: DatabaseResource,
     return dg.MaterializeResult(metadata={
         "listings": result.listings,
         "statuses": dg.MetadataValue.json(result.statuses),
+        "published": result.published,
+        "newly_published": result.newly_published,
+        "quarantined": result.statuses.get("quarantined", 0),
         "success_rate": round(ok / eligible, 4) if eligible else 1.0,
+        "failure_classes": dg.MetadataValue.json(result.failure_classes),
         "reused_without_call": result.reused,
         "calls": result.calls,
         "retries": result.retries,
+        "rate_limited": result.rate_limited,
         "input_tokens": result.input_tokens,
         "output_tokens": result.output_tokens,
         "cost_usd": round(result.cost_usd, 6),

@@ -10,6 +10,7 @@ from enrichment_assets.pipeline.hallucination import evaluate_translations
 from enrichment_assets.pipeline.translations import translate_organization
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.llm import LLMResource
+from enrichment_assets.storage.locks import exclusive
 
 
 @dg.asset(
@@ -18,7 +19,7 @@ from enrichment_assets.resources.llm import LLMResource
     kinds={"sql", "litellm"},
     deps=[llm_profiles],
     description=(
-        "Tagline and description of every ok profile in the target languages of the "
+        "Tagline and description of every published profile in the target languages of the "
         "organization's prompt file (prompts/organizations/<org>.yaml, else the default). Profiles "
         "that violate an ERROR hallucination rule are stored as blocked_by_check, not translated."
     ),
@@ -28,7 +29,11 @@ def translations(context: dg.AssetExecutionContext, database: DatabaseResource,
     org = context.partition_key
     config = load_prompt_config(org)
     client = llm.client_for_run(database.engine)
-    result = translate_organization(database.engine, org, client, config)
+    with exclusive(database.engine, f"model-stage:{org}", wait_s=client.settings.deadline_s):
+        result = translate_organization(database.engine, org, client, config)
+    if result.interrupted:
+        raise dg.Failure(description=f"stopped by a signal: {result.interrupted} translations not started; "
+                                     f"{result.written} answers stored", allow_retries=False)
     rules = evaluate_translations(database.engine, org)
     exhausted = log_call_problems(context, result.statuses, result.failures, client.budget_message(), "translation")
     return dg.MaterializeResult(metadata={
@@ -37,6 +42,8 @@ def translations(context: dg.AssetExecutionContext, database: DatabaseResource,
         "reused_without_call": result.reused,
         "statuses": dg.MetadataValue.json(result.statuses),
         "calls": result.calls,
+        "rate_limited": result.rate_limited,
+        "model_mix": dg.MetadataValue.json(result.models),
         "input_tokens": result.input_tokens,
         "output_tokens": result.output_tokens,
         "cost_usd": round(result.cost_usd, 6),

@@ -30,11 +30,13 @@ def profiles_hallucination_free(context: dg.AssetCheckExecutionContext, database
 
 
 @dg.asset_check(asset=llm_profiles, partitions_def=organizations,
-                description="WARN when fewer than 95% (configurable) of eligible listings have an ok profile.")
+                description="WARN when fewer than 95% (ENRICHMENT_MIN_SUCCESS_RATE) of eligible listings have an "
+                            "ok profile; ERROR below the floor (ENRICHMENT_SUCCESS_RATE_FLOOR, 50%).")
 def profiles_success_rate(context: dg.AssetCheckExecutionContext, database: DatabaseResource,
                           thresholds: CheckThresholds) -> dg.AssetCheckResult:
     return _result(gates.success_rate_gate(database.engine, context.partition_key,
-                                           thresholds.value("min_success_rate")))
+                                           thresholds.value("min_success_rate"),
+                                           thresholds.value("success_rate_floor")))
 
 
 @dg.asset_check(asset=llm_profiles, partitions_def=organizations,

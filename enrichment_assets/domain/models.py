@@ -106,9 +106,14 @@ class NormalizedListing(BaseModel):
 
 
 class ProfileStatus(StrEnum):
-    """Exactly one per listing in ``llm_profiles``. No placeholder text, ever."""
+    """Exactly one per listing in ``llm_profiles`` (its latest attempt). No placeholder text, ever.
+
+    ``quarantined``: the model answered a valid profile that breaks an ERROR hallucination
+    rule; it is kept for review and never published.
+    """
 
     OK = "ok"
+    QUARANTINED = "quarantined"
     INSUFFICIENT_SOURCE = "insufficient_source"
     NOT_A_DOG = "not_a_dog"
     FAILED = "failed"

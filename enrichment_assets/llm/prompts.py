@@ -1,9 +1,11 @@
 """Prompt files: loading, merging, versioning and rendering.
 
 ``prompts/default.yaml`` holds every key; ``prompts/organizations/<org>.yaml`` overrides
-only what it sets (mappings merge key by key, everything else is replaced). Templates use
-``{{listing}}``, ``{{profile}}``, ``{{target_language}}``, ``{{schema}}`` and
-``{{glossary}}`` placeholders (plain replacement, so JSON braces in prompts are safe).
+only what it sets (mappings merge key by key, everything else is replaced). Templates are
+Jinja2 (sandboxed, autoescape off, undefined names are errors) with ``{{listing}}``,
+``{{profile}}``, ``{{target_language}}``, ``{{schema}}``, ``{{cliches}}`` and
+``{{glossary}}``. Rendering is one pass: values are data, so a listing that contains
+``{{schema}}`` reaches the model as those characters, never expanded (issue 10).
 
 The listing reaches the model as a delimited data block::
 
@@ -11,16 +13,19 @@ The listing reaches the model as a delimited data block::
     {"name": "Bello", "species": "dog", ..., "description": "..."}
     </listing_data>
 
-JSON-encoded with ``<`` and ``>`` escaped (``\\u003c``/``\\u003e``), so text inside a
-description cannot close the block, and with missing values omitted: ``None``/NaN never
-reach a prompt as words.
+JSON-encoded with ``<`` and ``>`` escaped (``\\u003c``/``\\u003e``), after look-alike
+brackets (``‹ › ﹤ ﹥ ＜ ＞ 〈 〉 ⟨ ⟩ ˂ ˃ ...``) are folded to ``<``/``>``, so text inside a
+description cannot close the block or imitate a closing tag, and with missing values
+omitted: ``None``/NaN never reach a prompt as words.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from enrichment_assets.domain.models import DogProfile, NormalizedListing
+from enrichment_assets.llm.parsing import schema_json
 
 LISTING_TAG = "listing_data"
 PROFILE_TAG = "profile_data"
@@ -155,8 +161,22 @@ def _present(value: Any) -> bool:
     return True
 
 
+#: Characters that look like ``<`` or ``>`` (angle quotations, small/full-width forms,
+#: mathematical and CJK brackets, modifier arrows, Canadian syllabics).
+LOOKALIKE_BRACKETS = {
+    **dict.fromkeys("‹﹤＜〈⟨˂ᐸ❮❬⧼⦉〈", "<"),
+    **dict.fromkeys("›﹥＞〉⟩˃ᐳ❯❭⧽⦊〉", ">"),
+}
+_FOLD = str.maketrans(LOOKALIKE_BRACKETS)
+
+
+def fold_brackets(text: str) -> str:
+    """``text`` with every look-alike angle bracket replaced by ``<`` or ``>``."""
+    return text.translate(_FOLD)
+
+
 def _safe_json(payload: dict[str, Any]) -> str:
-    text = json.dumps(payload, ensure_ascii=False, indent=1)
+    text = fold_brackets(json.dumps(payload, ensure_ascii=False, indent=1))
     return text.replace("<", "\\u003c").replace(">", "\\u003e")
 
 
@@ -228,10 +248,64 @@ def parse_data_block(text: str, tag: str) -> dict[str, Any]:
     return payload
 
 
+@functools.lru_cache(maxsize=1)
+def _jinja():
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+@functools.lru_cache(maxsize=128)
+def _template(text: str):
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        return _jinja().from_string(text)
+    except TemplateSyntaxError as exc:
+        raise PromptFileError(f"prompt template line {exc.lineno}: {exc.message}") from exc
+
+
 def _fill(template: str, values: dict[str, str]) -> str:
-    for key, value in values.items():
-        template = template.replace("{{" + key + "}}", value)
-    return template
+    """Render ``template`` once with ``values`` as data (no re-expansion of their text).
+
+    Raises:
+        PromptFileError: for a template syntax error or a placeholder with no value.
+    """
+    from jinja2 import UndefinedError
+
+    try:
+        return _template(template).render(**values)
+    except UndefinedError as exc:
+        raise PromptFileError(f"prompt template: {exc.message} (known: {', '.join(sorted(values))})") from exc
+
+
+#: Instruction lines shorter than this are not used as echo markers (too common to tell).
+_MIN_MARKER_CHARS = 40
+
+
+@functools.lru_cache(maxsize=256)
+def _instruction_markers(text: str) -> tuple[str, ...]:
+    lines = []
+    for line in text.splitlines():
+        line = line.strip().lstrip("-* ").strip()
+        if len(line) >= _MIN_MARKER_CHARS and "{" not in line:
+            lines.append(line)
+    return tuple(lines)
+
+
+def echo_markers(messages: list[dict[str, str]]) -> tuple[str, ...]:
+    """What an answer to ``messages`` may not contain: the data-block delimiters (also
+    JSON-escaped) and every instruction line of the prompt outside its data block."""
+    markers = [f"<{tag}>" for tag in (LISTING_TAG, PROFILE_TAG)]
+    markers += [f"</{tag}>" for tag in (LISTING_TAG, PROFILE_TAG)]
+    markers += [f"\\u003c/{tag}" for tag in (LISTING_TAG, PROFILE_TAG)]
+    for message in messages:
+        if message.get("role") == "assistant":
+            continue
+        content = re.sub(r"<(listing_data|profile_data)>.*?</\1>", "", message.get("content") or "", flags=re.DOTALL)
+        markers.extend(_instruction_markers(content))
+    return tuple(markers)
 
 
 def _glossary_text(glossary: dict[str, str]) -> str:
@@ -248,7 +322,7 @@ def render_profile_messages(
     Returns ``[{"role": "system", ...}, {"role": "user", ...}]``; the user message holds the
     JSON schema of the profile and the listing data block.
     """
-    schema = json.dumps(DogProfile.model_json_schema(), ensure_ascii=False)
+    schema = schema_json(DogProfile)
     user = _fill(
         config.profile_prompt,
         {

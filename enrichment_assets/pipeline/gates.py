@@ -29,7 +29,7 @@ class GateResult:
 
 def _current_profiles(engine: sa.Engine, organization: str) -> list[dict[str, Any]]:
     p, n = llm_profiles, normalized_records
-    query = (sa.select(p.c.external_id, p.c.status, p.c.cost_usd, p.c.reason)
+    query = (sa.select(p.c.external_id, p.c.status, p.c.cost_usd, p.c.reason, p.c.error_class)
              .join(n, sa.and_(p.c.organization == n.c.organization, p.c.external_id == n.c.external_id))
              .where(p.c.organization == organization))
     with engine.connect() as conn:
@@ -37,11 +37,17 @@ def _current_profiles(engine: sa.Engine, organization: str) -> list[dict[str, An
 
 
 def stored_violation_report(engine: sa.Engine, organization: str) -> ViolationReport:
-    """The stored profile violations as a report over the current ``ok`` profiles."""
-    checked = sum(1 for r in _current_profiles(engine, organization) if r["status"] == "ok")
+    """The stored profile violations as a report over the profiles the model wrote: the
+    published ones (target ``profile``) and the quarantined attempts (target ``attempt``),
+    a listing counted once."""
+    p = llm_profiles
     with engine.connect() as conn:
+        checked = conn.execute(sa.select(sa.func.count()).select_from(p).where(
+            p.c.organization == organization,
+            sa.or_(p.c.published_profile.is_not(None), p.c.status == "quarantined"))).scalar_one()
         rows = [dict(r) for r in conn.execute(sa.select(violations).where(
-            violations.c.organization == organization, violations.c.target == "profile")).mappings()]
+            violations.c.organization == organization,
+            violations.c.target.in_(["profile", "attempt"]))).mappings()]
     return build_report(organization, "profile", checked, rows)
 
 
@@ -62,21 +68,28 @@ def hallucination_gate(report: ViolationReport, max_error_rate: float) -> GateRe
     )
 
 
-def success_rate_gate(engine: sa.Engine, organization: str, min_rate: float) -> GateResult:
-    """WARN when ``ok`` profiles are fewer than ``min_rate`` of the eligible listings
-    (all listings minus ``insufficient_source`` and ``not_a_dog``)."""
+def success_rate_gate(engine: sa.Engine, organization: str, min_rate: float, floor: float = 0.5) -> GateResult:
+    """Share of eligible listings (all minus ``insufficient_source`` and ``not_a_dog``)
+    whose latest attempt is ``ok``: fails below ``min_rate``, as WARN down to ``floor``
+    and as ERROR below it (issue 10: loud failure, default floor 50%). The metadata counts
+    the failure classes (``error_class``) of the failed listings."""
     rows = _current_profiles(engine, organization)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     eligible = len(rows) - counts.get("insufficient_source", 0) - counts.get("not_a_dog", 0)
     rate = counts.get("ok", 0) / eligible if eligible else 1.0
-    failed = [r for r in rows if r["status"] in ("failed", "budget_exhausted")]
+    failed = [r for r in rows if r["status"] in ("failed", "budget_exhausted", "quarantined")]
+    classes: dict[str, int] = {}
+    for r in failed:
+        key = r["error_class"] or r["status"]
+        classes[key] = classes.get(key, 0) + 1
     return GateResult(
-        passed=rate >= min_rate, severity="WARN",
-        description=f"{counts.get('ok', 0)} of {eligible} eligible listings profiled ({rate:.1%}, minimum {min_rate:.0%})",
+        passed=rate >= min_rate, severity="ERROR" if rate < floor else "WARN",
+        description=(f"{counts.get('ok', 0)} of {eligible} eligible listings profiled ({rate:.1%}, "
+                     f"minimum {min_rate:.0%}, ERROR below {floor:.0%})"),
         metadata={"eligible": eligible, "ok": counts.get("ok", 0), "success_rate": round(rate, 4),
-                  "threshold": min_rate, "statuses": counts},
+                  "threshold": min_rate, "floor": floor, "statuses": counts, "failure_classes": classes},
         offending=[{"external_id": r["external_id"], "status": r["status"], "reason": (r["reason"] or "")[:200]}
                    for r in failed[:20]],
     )
@@ -122,7 +135,8 @@ def translation_gate(engine: sa.Engine, organization: str) -> GateResult:
         checked = conn.execute(sa.select(sa.func.count()).select_from(translations).where(
             translations.c.organization == organization, translations.c.status == "ok")).scalar_one()
         rows = [dict(r) for r in conn.execute(sa.select(violations).where(
-            violations.c.organization == organization, violations.c.target != "profile")).mappings()]
+            violations.c.organization == organization,
+            violations.c.target.not_in(["profile", "attempt"]))).mappings()]
     report = build_report(organization, "translations", checked, rows)
     return GateResult(
         passed=not rows, severity="ERROR",

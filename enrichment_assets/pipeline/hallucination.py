@@ -1,7 +1,7 @@
 """Running the hallucination rules over an organization and storing the violations.
 
 The rules themselves live in :mod:`enrichment_assets.domain.hallucination`; this module
-applies them to the stored ``ok`` profiles (target ``profile``) and translations (target
+applies them to the published profiles (target ``profile``) and translations (target
 = language), and keeps the ``violations`` table equal to the current findings, so
 ``enrichment status``, the quality rubric, the translation stage and the asset checks
 all read one stored result.
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from enrichment_assets.domain.hallucination import Violation, check_profile, check_translation
 from enrichment_assets.domain.models import DogProfile
 from enrichment_assets.pipeline.normalize import load_listings
-from enrichment_assets.pipeline.profiles import load_profile_rows
+from enrichment_assets.pipeline.profiles import load_published_profiles
 from enrichment_assets.storage.database import sync_rows, utcnow
 from enrichment_assets.storage.schema import translations, violations
 
@@ -60,6 +60,10 @@ def _rows(organization: str, external_id: str, target: str, found: Iterable[Viol
     return list(merged.values())
 
 
+#: Public name of :func:`_rows` (the profile stage stores a quarantined attempt's findings with it).
+violation_rows = _rows
+
+
 def _store(engine: sa.Engine, organization: str, targets: set[str], rows: list[dict[str, Any]]) -> None:
     keys = {(r["external_id"], r["target"], r["rule"], r["field"]) for r in rows}
     with engine.begin() as conn:
@@ -89,17 +93,17 @@ def build_report(organization: str, target: str, checked: int, rows: list[dict[s
 
 
 def evaluate_profiles(engine: sa.Engine, organization: str) -> ViolationReport:
-    """Apply every profile rule to the organization's ``ok`` profiles and store the findings."""
+    """Apply every profile rule to the organization's published profiles and store the findings."""
     listings = {l.external_id: l for l in load_listings(engine, organization)}
     rows: list[dict[str, Any]] = []
     checked = 0
-    for external_id, stored in sorted(load_profile_rows(engine, organization).items()):
+    for external_id, published in sorted(load_published_profiles(engine, organization).items()):
         listing = listings.get(external_id)
-        if stored["status"] != "ok" or listing is None:
+        if listing is None:
             continue
         checked += 1
         rows.extend(_rows(organization, external_id, PROFILE_TARGET,
-                          check_profile(listing, DogProfile.model_validate(stored["profile"]))))
+                          check_profile(listing, DogProfile.model_validate(published["profile"]))))
     _store(engine, organization, {PROFILE_TARGET}, rows)
     return build_report(organization, PROFILE_TARGET, checked, rows)
 
@@ -107,7 +111,7 @@ def evaluate_profiles(engine: sa.Engine, organization: str) -> ViolationReport:
 def evaluate_translations(engine: sa.Engine, organization: str) -> ViolationReport:
     """Apply the translation rules (language, names, numbers) to ``ok`` translations."""
     listings = {l.external_id: l for l in load_listings(engine, organization)}
-    profiles = load_profile_rows(engine, organization)
+    profiles = load_published_profiles(engine, organization)
     with engine.connect() as conn:
         stored = conn.execute(sa.select(translations).where(
             translations.c.organization == organization, translations.c.status == "ok")).mappings().all()
@@ -115,7 +119,7 @@ def evaluate_translations(engine: sa.Engine, organization: str) -> ViolationRepo
     languages: set[str] = set()
     for row in stored:
         listing, profile_row = listings.get(row["external_id"]), profiles.get(row["external_id"])
-        if listing is None or profile_row is None or profile_row["status"] != "ok":
+        if listing is None or profile_row is None:
             continue
         languages.add(row["language"])
         found = check_translation(listing, DogProfile.model_validate(profile_row["profile"]), row["language"],
@@ -123,7 +127,8 @@ def evaluate_translations(engine: sa.Engine, organization: str) -> ViolationRepo
         rows.extend(_rows(organization, row["external_id"], row["language"], found))
     with engine.connect() as conn:
         languages |= set(conn.execute(sa.select(violations.c.target).where(
-            violations.c.organization == organization, violations.c.target != PROFILE_TARGET)).scalars())
+            violations.c.organization == organization,
+            violations.c.target.not_in([PROFILE_TARGET, "attempt"]))).scalars())
     _store(engine, organization, languages, rows)
     return build_report(organization, "translations", len(stored), rows)
 

@@ -1,10 +1,19 @@
 """Stage 3, ``llm_profiles``: one profile (or one explicit status) per listing.
 
 Incremental: a listing is sent to a model only when its content hash, the prompt version
-or the requested model changed since its stored result, or when the stored result is a
-``failed``/``budget_exhausted`` one (those are attempted again). Listings that are not
-dogs, or whose usable description is shorter than ``min_source_chars``, are stored with
-their status and never sent. Failures are stored as failures: no placeholder text, ever.
+or the requested model changed since its latest attempt, when that attempt is a
+``failed``/``budget_exhausted`` one, or when a fallback model (not the requested one) wrote
+it. Listings that are not dogs, or whose usable description is shorter than
+``min_source_chars``, are stored with their status and never sent. Failures are stored as
+failures: no placeholder text, ever.
+
+Answers are stored as they arrive, one small transaction each (row, ledger row and
+violations together), so a crash loses at most the calls in flight. Each row keeps the
+latest attempt apart from the published profile (issue 10): a new ``ok`` answer is checked
+with :func:`enrichment_assets.domain.hallucination.check_profile` at once; one that breaks
+an ERROR rule is stored ``quarantined`` (its violations under target ``attempt``) and never
+published; a clean one is published as a new version (``profile_versions``). A failed,
+budget-stopped or quarantined attempt never touches the published profile.
 """
 
 from __future__ import annotations
@@ -17,29 +26,43 @@ from typing import Any
 import sqlalchemy as sa
 
 from enrichment_assets.domain.grounding import assess_source, find_boilerplate
+from enrichment_assets.domain.hallucination import check_profile
 from enrichment_assets.domain.models import DogProfile, NormalizedListing, ProfileStatus
 from enrichment_assets.llm.client import CallResult, LLMClient
 from enrichment_assets.llm.prompts import PromptConfig, render_profile_messages
 from enrichment_assets.pipeline.calls import (
-    NO_CALL, call_accounting, call_status, ledger_row, record_calls, run_structured_calls,
+    NO_CALL, call_accounting, call_status, ledger_row, record_calls, run_structured_calls, with_db_retry,
 )
 from enrichment_assets.pipeline.normalize import load_listings
-from enrichment_assets.storage.database import sync_rows, utcnow
-from enrichment_assets.storage.schema import llm_profiles
+from enrichment_assets.storage.database import upsert, utcnow
+from enrichment_assets.storage.schema import llm_profiles, profile_versions, violations
 
 #: Statuses that stand until the listing, the prompt or the model changes.
-FINAL_STATUSES = frozenset({ProfileStatus.OK, ProfileStatus.INSUFFICIENT_SOURCE, ProfileStatus.NOT_A_DOG})
+FINAL_STATUSES = frozenset({ProfileStatus.OK, ProfileStatus.QUARANTINED,
+                            ProfileStatus.INSUFFICIENT_SOURCE, ProfileStatus.NOT_A_DOG})
+#: ``violations.target`` of a quarantined attempt's findings (``profile``: the published one's).
+ATTEMPT_TARGET = "attempt"
+#: Columns of a row's published profile.
+PUBLISHED_COLUMNS = ("published_profile", "published_version", "published_at", "published_content_hash",
+                     "published_prompt_version", "published_model")
 
 
 @dataclass
 class ProfileResult:
-    """What one ``llm_profiles`` materialization did for one organization."""
+    """What one ``llm_profiles`` materialization did for one organization.
+
+    ``statuses`` counts the latest attempt of every listing (adds up to ``listings``
+    minus ``interrupted``); ``published`` the listings with a published profile afterwards;
+    ``models`` the configured models that answered in this run (the model mix);
+    ``failure_classes`` the error classes of the failed calls.
+    """
 
     organization: str
     listings: int = 0
     reused: int = 0
     calls: int = 0
     retries: int = 0
+    rate_limited: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
@@ -48,20 +71,27 @@ class ProfileResult:
     models: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
     written: int = 0
+    newly_published: int = 0
+    published: int = 0
+    interrupted: int = 0
     failures: list[str] = field(default_factory=list)
+    failure_classes: dict[str, int] = field(default_factory=dict)
     preview: list[dict[str, Any]] = field(default_factory=list)
 
 
 def is_up_to_date(stored: dict[str, Any] | None, listing: NormalizedListing,
                   prompt_version: str, model: str) -> bool:
-    """True when ``stored`` (a profile row) still stands for ``listing``: no call needed."""
-    return (
-        stored is not None
-        and stored["status"] in FINAL_STATUSES
-        and stored["content_hash"] == listing.content_hash
-        and stored["prompt_version"] == prompt_version
-        and stored["model_requested"] == model
-    )
+    """True when ``stored`` (a profile row) still stands for ``listing``: no call needed.
+
+    An answer written by a fallback model is not up to date: the requested model is asked
+    again on the next run.
+    """
+    if (stored is None or stored["status"] not in FINAL_STATUSES
+            or stored["content_hash"] != listing.content_hash
+            or stored["prompt_version"] != prompt_version or stored["model_requested"] != model):
+        return False
+    answered = stored.get("model_answered")
+    return stored["status"] not in (ProfileStatus.OK, ProfileStatus.QUARANTINED) or answered in (None, model)
 
 
 def _base_row(organization: str, listing: NormalizedListing, prompt_version: str, model: str) -> dict[str, Any]:
@@ -73,22 +103,41 @@ def _base_row(organization: str, listing: NormalizedListing, prompt_version: str
     }
 
 
-def _call_row(row: dict[str, Any], call: CallResult) -> dict[str, Any]:
-    row.update(call_accounting(call))
-    status = call_status(call)
-    if status == "ok":
-        row.update(status=ProfileStatus.OK.value, profile=call.value.model_dump(mode="json"))
-    else:
-        row.update(status=status, reason=call.error, error_class=call.error_class,
-                   raw_output=call.raw_output)
-    return row
-
-
 def load_profile_rows(engine: sa.Engine, organization: str) -> dict[str, dict[str, Any]]:
     """Stored profile rows of ``organization`` keyed by external id."""
     with engine.connect() as conn:
         rows = conn.execute(sa.select(llm_profiles).where(llm_profiles.c.organization == organization)).mappings()
         return {row["external_id"]: dict(row) for row in rows}
+
+
+def load_published_profiles(engine: sa.Engine, organization: str) -> dict[str, dict[str, Any]]:
+    """Published profiles of ``organization`` keyed by external id.
+
+    Each value: ``profile`` (a :class:`DogProfile` dict), ``version``, ``content_hash`` (of
+    the listing it was written for), ``prompt_version``, ``model`` and ``published_at``.
+    What translations, quality scores and the published-profile rules read.
+    """
+    p = llm_profiles
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(p.c.external_id, *[p.c[c] for c in PUBLISHED_COLUMNS]).where(
+            p.c.organization == organization, p.c.published_profile.is_not(None))).mappings().all()
+    return {r["external_id"]: {"profile": r["published_profile"], "version": r["published_version"],
+                               "content_hash": r["published_content_hash"],
+                               "prompt_version": r["published_prompt_version"], "model": r["published_model"],
+                               "published_at": r["published_at"]} for r in rows}
+
+
+def _latest_versions(engine: sa.Engine, organization: str) -> dict[str, int]:
+    v = profile_versions
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(v.c.external_id, sa.func.max(v.c.version))
+                                 .where(v.c.organization == organization).group_by(v.c.external_id)).all())
+
+
+def _attempt_violation_rows(organization: str, external_id: str, found) -> list[dict[str, Any]]:
+    from enrichment_assets.pipeline.hallucination import violation_rows
+
+    return violation_rows(organization, external_id, ATTEMPT_TARGET, found)
 
 
 def profile_organization(
@@ -98,14 +147,23 @@ def profile_organization(
     config: PromptConfig,
     on_progress: Callable[[int], None] | None = None,
 ) -> ProfileResult:
-    """Profile every listing of ``organization`` that needs it and store one row each.
+    """Profile every listing of ``organization`` that needs it; store each answer as it arrives.
 
-    Returns counts per status (adding up to the number of listings), calls, retries,
-    tokens, cost, latencies and the model mix of the calls made in this run. Every call
-    that sent a request is appended to the ``llm_calls`` ledger.
+    Returns counts per status, calls, retries, tokens, cost, latencies and the model mix of
+    the calls made in this run. Every call that sent a request is appended to the
+    ``llm_calls`` ledger in the transaction that stores its answer. Calls that never
+    started because a stop was requested are not stored (``interrupted``).
+
+    Raises:
+        sqlalchemy.exc.OperationalError: when the database refuses writes for longer than
+            ``ENRICHMENT_DB_WRITE_RETRY_S``; the answers stored before stay.
     """
+    from enrichment_assets.settings import get_settings
+
+    patience_s = get_settings().db_write_retry_s
     listings = load_listings(engine, organization)
     stored = load_profile_rows(engine, organization)
+    versions = _latest_versions(engine, organization)
     prompt_version = config.prompt_version
     model = client.settings.model
     boilerplate = list(config.boilerplate) + find_boilerplate([l.description for l in listings])
@@ -135,18 +193,68 @@ def profile_organization(
         rows.append(row)
         if on_progress:
             on_progress(1)
+    if rows:
+        with_db_retry(engine, lambda conn: upsert(conn, llm_profiles, rows), patience_s)
+        result.written += len(rows)
 
-    calls = run_structured_calls(
-        client, [render_profile_messages(l, config, description=text) for l, _, text in to_call],
-        DogProfile, "profile", on_progress)
     models: Counter[str] = Counter()
-    ledger = []
-    for (listing, row, _), call in zip(to_call, calls):
-        rows.append(_call_row(row, call))
-        ledger.append(ledger_row(organization, listing.external_id, "profile", prompt_version, call))
-        statuses[row["status"]] += 1
+    failure_classes: Counter[str] = Counter()
+
+    def store(index: int, call: CallResult) -> None:
+        listing, row, _ = to_call[index]
+        if call.interrupted:
+            result.interrupted += 1
+            return
+        row.update(call_accounting(call))
+        now = utcnow()
+        row["updated_at"] = now
+        attempt_rows: list[dict[str, Any]] = []
+        publish = None
+        status = call_status(call)
+        if status == "ok":
+            profile: DogProfile = call.value  # type: ignore[assignment]
+            found = check_profile(listing, profile)
+            errors = sorted({v.rule for v in found if v.severity == "error"})
+            data = profile.model_dump(mode="json")
+            if errors:
+                status = ProfileStatus.QUARANTINED.value
+                row.update(status=status, profile=data,
+                           reason="quarantined for review: breaks ERROR rule(s) " + ", ".join(errors))
+                attempt_rows = _attempt_violation_rows(organization, listing.external_id, found)
+            else:
+                version = versions.get(listing.external_id, 0) + 1
+                row.update(status=status, profile=data, published_profile=data, published_version=version,
+                           published_at=now, published_content_hash=listing.content_hash,
+                           published_prompt_version=prompt_version, published_model=call.model_answered)
+                publish = {"organization": organization, "external_id": listing.external_id, "version": version,
+                           "profile": data, "content_hash": listing.content_hash, "prompt_version": prompt_version,
+                           "model_answered": call.model_answered, "published_at": now}
+        else:
+            row.update(status=status, reason=call.error, error_class=call.error_class, raw_output=call.raw_output)
+        ledger = ledger_row(organization, listing.external_id, "profile", prompt_version, call, status)
+
+        def work(conn: sa.Connection) -> None:
+            upsert(conn, llm_profiles, [row])
+            if publish is not None:
+                upsert(conn, profile_versions, [publish])
+            if status in ("ok", ProfileStatus.QUARANTINED.value):
+                conn.execute(sa.delete(violations).where(
+                    violations.c.organization == organization, violations.c.external_id == listing.external_id,
+                    violations.c.target == ATTEMPT_TARGET))
+                if attempt_rows:
+                    conn.execute(sa.insert(violations), attempt_rows)
+            record_calls(conn, [ledger])
+
+        with_db_retry(engine, work, patience_s)
+        if publish is not None:
+            versions[listing.external_id] = publish["version"]
+            result.newly_published += 1
+        result.written += 1
+        rows.append(row)
+        statuses[status] += 1
         result.calls += call.attempts
         result.retries += call.retries
+        result.rate_limited += call.rate_limited
         result.input_tokens += call.input_tokens
         result.output_tokens += call.output_tokens
         if call.cost_usd is None:
@@ -154,18 +262,68 @@ def profile_organization(
         else:
             result.cost_usd += call.cost_usd
         result.latencies_ms.append(call.latency_ms)
-        if call.model_used:
-            models[call.model_used] += 1
-        if not call.ok and not call.budget_exhausted:
+        if call.model_answered:
+            models[call.model_answered] += 1
+        if status == "failed":
+            failure_classes[call.error_class or "unknown"] += 1
             result.failures.append(f"{listing.external_id}: {call.error_class}: {call.error}")
-    with engine.begin() as conn:
-        result.written = sync_rows(conn, llm_profiles, rows).written
-        record_calls(conn, ledger)
+
+    run_structured_calls(client, [render_profile_messages(l, config, description=text) for l, _, text in to_call],
+                         DogProfile, "profile", on_progress, on_result=store)
     result.statuses = dict(statuses)
     result.models = dict(models)
+    result.failure_classes = dict(failure_classes)
+    with engine.connect() as conn:
+        result.published = conn.execute(sa.select(sa.func.count()).select_from(llm_profiles).where(
+            llm_profiles.c.organization == organization, llm_profiles.c.published_profile.is_not(None))).scalar_one()
     for row in rows[:10]:
         result.preview.append({
             "external_id": row["external_id"], "status": row["status"],
             "tagline": (row["profile"] or {}).get("tagline"), "reason": row["reason"],
         })
+    return result
+
+
+@dataclass
+class RollbackResult:
+    """Listings whose published profile went back one version, and those that had none before."""
+
+    rolled_back: list[str] = field(default_factory=list)
+    without_previous: list[str] = field(default_factory=list)
+
+
+def rollback_published(engine: sa.Engine, organization: str, external_ids: list[str] | None = None) -> RollbackResult:
+    """Publish again, for each listing (all of ``organization`` by default), the version
+    before the one published now. A listing without an earlier version keeps its profile.
+
+    Translations and quality scores follow on the next run (their source hash changes).
+    The latest attempt is left as it is, so an unchanged listing is not re-profiled.
+
+    Raises:
+        ValueError: naming external ids that have no profile row.
+    """
+    p, v = llm_profiles, profile_versions
+    result = RollbackResult()
+    with engine.begin() as conn:
+        query = sa.select(p.c.external_id, p.c.published_version).where(p.c.organization == organization)
+        if external_ids:
+            query = query.where(p.c.external_id.in_(external_ids))
+        current = dict(conn.execute(query).all())
+        missing = sorted(set(external_ids or []) - set(current))
+        if missing:
+            raise ValueError(f"{organization}: no profile rows for external_id(s) {', '.join(missing)}")
+        for external_id, version in sorted(current.items()):
+            if not version:
+                continue
+            previous = conn.execute(sa.select(v).where(
+                v.c.organization == organization, v.c.external_id == external_id, v.c.version < version)
+                .order_by(v.c.version.desc()).limit(1)).mappings().first()
+            if previous is None:
+                result.without_previous.append(external_id)
+                continue
+            conn.execute(sa.update(p).where(p.c.organization == organization, p.c.external_id == external_id).values(
+                published_profile=previous["profile"], published_version=previous["version"],
+                published_at=utcnow(), published_content_hash=previous["content_hash"],
+                published_prompt_version=previous["prompt_version"], published_model=previous["model_answered"]))
+            result.rolled_back.append(external_id)
     return result

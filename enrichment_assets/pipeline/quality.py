@@ -11,7 +11,7 @@ from enrichment_assets.domain.models import DogProfile
 from enrichment_assets.domain.quality import repeated_sentences, score_profile
 from enrichment_assets.pipeline.hallucination import load_violations
 from enrichment_assets.pipeline.normalize import load_listings
-from enrichment_assets.pipeline.profiles import load_profile_rows
+from enrichment_assets.pipeline.profiles import load_published_profiles
 from enrichment_assets.storage.database import stable_hash, sync_rows, utcnow
 from enrichment_assets.storage.schema import quality_scores
 
@@ -42,7 +42,7 @@ class QualityResult:
 
 
 def score_organization(engine: sa.Engine, organization: str, cliches: Sequence[str] = ()) -> QualityResult:
-    """Score every ``ok`` profile of ``organization``; drop scores of profiles that are gone.
+    """Score every published profile of ``organization``; drop scores of profiles that are gone.
 
     The rubric gets the stored rule violations of each profile, the organization's
     cliche list (prompt file) and the sentences repeated across its profiles.
@@ -51,9 +51,9 @@ def score_organization(engine: sa.Engine, organization: str, cliches: Sequence[s
     listings = {l.external_id: l for l in load_listings(engine, organization)}
     found = load_violations(engine, organization)
     profiles = {
-        external_id: DogProfile.model_validate(stored["profile"])
-        for external_id, stored in sorted(load_profile_rows(engine, organization).items())
-        if stored["status"] == "ok" and external_id in listings
+        external_id: DogProfile.model_validate(published["profile"])
+        for external_id, published in sorted(load_published_profiles(engine, organization).items())
+        if external_id in listings
     }
     repeated = repeated_sentences(list(profiles.values()))
     rows = []

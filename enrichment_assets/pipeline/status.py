@@ -12,8 +12,8 @@ from enrichment_assets.storage.schema import (
 
 ATTENTION_COLUMNS = ["organization", "file", "status", "processed_at", "accepted", "rejected", "reason"]
 
-SUMMARY_COLUMNS = ["organization", "listings", "rejected", "profiled", "skipped", "failed",
-                   "violations", "mean_quality", "translations"]
+SUMMARY_COLUMNS = ["organization", "listings", "rejected", "published", "profiled", "quarantined", "skipped",
+                   "failed", "budget_exhausted", "violations", "mean_quality", "translations"]
 
 
 def _counts(conn: sa.Connection, query: sa.Select) -> dict[str, int]:
@@ -24,8 +24,10 @@ def organization_summary(engine: sa.Engine) -> pd.DataFrame:
     """One row per organization with columns :data:`SUMMARY_COLUMNS`.
 
     ``listings``: active raw listings; ``rejected``: rejected lines and records (all
-    stages); ``profiled``: status ``ok``; ``skipped``: ``insufficient_source`` plus
-    ``not_a_dog``; ``failed``: ``failed`` plus ``budget_exhausted``; ``mean_quality``:
+    stages); ``published``: listings with a published profile; the latest attempts:
+    ``profiled`` (``ok``), ``quarantined`` (broke an ERROR rule, not published),
+    ``skipped`` (``insufficient_source`` plus ``not_a_dog``), ``failed`` and
+    ``budget_exhausted`` (left for the next run, not a failure); ``mean_quality``:
     mean rubric score (0..100, NaN when nothing is scored); ``translations``: ``ok`` rows;
     ``violations``: profiles with at least one stored ERROR hallucination-rule violation.
     Profile counts only cover listings that are currently normalized.
@@ -43,8 +45,12 @@ def organization_summary(engine: sa.Engine) -> pd.DataFrame:
         rejected = _counts(conn, sa.select(rejected_records.c.organization, sa.func.count())
                            .group_by(rejected_records.c.organization))
         ok = _counts(conn, by_status("ok"))
+        quarantined = _counts(conn, by_status("quarantined"))
         skipped = _counts(conn, by_status("insufficient_source", "not_a_dog"))
-        failed = _counts(conn, by_status("failed", "budget_exhausted"))
+        failed = _counts(conn, by_status("failed"))
+        exhausted = _counts(conn, by_status("budget_exhausted"))
+        published = _counts(conn, sa.select(p.c.organization, sa.func.count()).select_from(joined)
+                            .where(p.c.published_profile.is_not(None)).group_by(p.c.organization))
         quality = {org: float(v) for org, v in conn.execute(
             sa.select(quality_scores.c.organization, sa.func.avg(quality_scores.c.score))
             .group_by(quality_scores.c.organization)).all()}
@@ -59,9 +65,12 @@ def organization_summary(engine: sa.Engine) -> pd.DataFrame:
         "organization": orgs,
         "listings": [listings.get(o, 0) for o in orgs],
         "rejected": [rejected.get(o, 0) for o in orgs],
+        "published": [published.get(o, 0) for o in orgs],
         "profiled": [ok.get(o, 0) for o in orgs],
+        "quarantined": [quarantined.get(o, 0) for o in orgs],
         "skipped": [skipped.get(o, 0) for o in orgs],
         "failed": [failed.get(o, 0) for o in orgs],
+        "budget_exhausted": [exhausted.get(o, 0) for o in orgs],
         "violations": [violating.get(o, 0) for o in orgs],
         "mean_quality": [round(quality[o], 1) if o in quality else float("nan") for o in orgs],
         "translations": [translated.get(o, 0) for o in orgs],

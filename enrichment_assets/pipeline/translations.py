@@ -1,7 +1,10 @@
 """Stage 5, ``translations``: profile text into the organization's target languages.
 
-A translation is requested again only when the profile, the target language, the prompt
-version or the model changed (``source_hash``) or the stored one failed.
+Only published profiles are translated (a failed or quarantined attempt neither gets a
+translation nor removes the published profile's). A translation is requested again only
+when the published profile, the target language, the prompt version or the model changed
+(``source_hash``), the stored one failed, or a fallback model wrote it. Each answer is
+stored as it arrives, with its ledger row (same status as the stored row).
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from enrichment_assets.domain.models import DogProfile, NormalizedListing, Trans
 from enrichment_assets.llm.client import LLMClient
 from enrichment_assets.llm.prompts import PromptConfig, render_translation_messages
 from enrichment_assets.pipeline.calls import (
-    NO_CALL, call_accounting, call_status, ledger_row, record_calls, run_structured_calls,
+    NO_CALL, call_accounting, call_status, ledger_row, record_calls, run_structured_calls, with_db_retry,
 )
 from enrichment_assets.pipeline.hallucination import load_violations
 from enrichment_assets.pipeline.normalize import load_listings
-from enrichment_assets.pipeline.profiles import load_profile_rows
-from enrichment_assets.storage.database import stable_hash, sync_rows, utcnow
+from enrichment_assets.pipeline.profiles import load_published_profiles
+from enrichment_assets.storage.database import stable_hash, sync_rows, upsert, utcnow
 from enrichment_assets.storage.schema import translations
 
 #: Language the profile stage writes in (the default prompt asks for English).
@@ -43,6 +46,9 @@ class TranslationResult:
     cost_usd: float = 0.0
     written: int = 0
     deleted: int = 0
+    interrupted: int = 0
+    rate_limited: int = 0
+    models: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     preview: list[dict[str, Any]] = field(default_factory=list)
@@ -55,7 +61,7 @@ def translate_organization(
     config: PromptConfig,
     on_progress: Callable[[int], None] | None = None,
 ) -> TranslationResult:
-    """Translate every ``ok`` profile into each target language of ``config``.
+    """Translate every published profile into each target language of ``config``.
 
     Profiles that violate an ERROR hallucination rule are not translated: their rows are
     stored with status ``blocked_by_check`` and the rules named in the reason.
@@ -68,6 +74,9 @@ def translate_organization(
             (r["external_id"], r["language"]): dict(r)
             for r in conn.execute(sa.select(translations).where(translations.c.organization == organization)).mappings()
         }
+    from enrichment_assets.settings import get_settings
+
+    patience_s = get_settings().db_write_retry_s
     model = client.settings.model
     now = utcnow()
     blocking = {eid: sorted({v.rule for v in found if v.severity == "error"})
@@ -77,14 +86,14 @@ def translate_organization(
     rows: list[dict[str, Any]] = []
     statuses: Counter[str] = Counter()
     wanted: set[tuple[str, str]] = set()
-    for external_id, profile_row in sorted(load_profile_rows(engine, organization).items()):
+    for external_id, published in sorted(load_published_profiles(engine, organization).items()):
         listing = listings.get(external_id)
-        if profile_row["status"] != "ok" or listing is None:
+        if listing is None:
             continue
         for language in languages:
             wanted.add((external_id, language))
             result.requested += 1
-            source_hash = stable_hash([profile_row["profile"], listing.content_hash, language,
+            source_hash = stable_hash([published["profile"], published["content_hash"], language,
                                        config.prompt_version, model])
             previous = stored.get((external_id, language))
             row = {
@@ -100,22 +109,28 @@ def translate_organization(
                 rows.append(row)
                 statuses["blocked_by_check"] += 1
                 continue
-            if previous and previous["status"] == "ok" and previous["source_hash"] == source_hash:
+            rows.append(row)
+            if (previous and previous["status"] == "ok" and previous["source_hash"] == source_hash
+                    and previous.get("model_answered") in (None, model)):
                 result.reused += 1
                 statuses["ok"] += 1
                 if on_progress:
                     on_progress(1)
                 continue
-            jobs.append((listing, DogProfile.model_validate(profile_row["profile"]), language, row))
+            jobs.append((listing, DogProfile.model_validate(published["profile"]), language, row))
 
-    calls = run_structured_calls(
-        client, [render_translation_messages(p, l, lang, config) for l, p, lang, _ in jobs],
-        TranslatedProfileText, "translation", on_progress)
-    ledger = []
-    for (listing, _, language, row), call in zip(jobs, calls):
-        ledger.append(ledger_row(organization, f"{listing.external_id}/{language}", "translation",
-                                 config.prompt_version, call))
-        row.update(call_accounting(call))
+    blocked = [r for r in rows if r["status"] == "blocked_by_check"]
+    if blocked:
+        with engine.begin() as conn:
+            result.written += sync_rows(conn, translations, blocked).written
+    models: Counter[str] = Counter()
+
+    def store(index: int, call) -> None:
+        listing, _, language, row = jobs[index]
+        if call.interrupted:
+            result.interrupted += 1
+            return
+        row.update(call_accounting(call), updated_at=utcnow())
         value = call.value
         if value is not None and value.language != language:
             row.update(status="failed", error_class="WrongLanguage",
@@ -126,22 +141,37 @@ def translate_organization(
         else:
             row.update(status=call_status(call), reason=call.error, error_class=call.error_class,
                        raw_output=call.raw_output)
-            result.failures.append(f"{listing.external_id}/{language}: {call.error_class}: {call.error}")
+        if row["status"] == "failed":
+            result.failures.append(f"{listing.external_id}/{language}: {row['error_class']}: {row['reason']}")
+        ledger = ledger_row(organization, f"{listing.external_id}/{language}", "translation",
+                            config.prompt_version, call, row["status"])
+
+        def work(conn) -> None:
+            upsert(conn, translations, [row])
+            record_calls(conn, [ledger])
+
+        with_db_retry(engine, work, patience_s)
+        result.written += 1
         statuses[row["status"]] += 1
         result.calls += call.attempts
+        result.rate_limited += call.rate_limited
         result.input_tokens += call.input_tokens
         result.output_tokens += call.output_tokens
         result.cost_usd += call.cost_usd or 0.0
-        rows.append(row)
+        if call.model_answered:
+            models[call.model_answered] += 1
+
+    run_structured_calls(
+        client, [render_translation_messages(p, l, lang, config) for l, p, lang, _ in jobs],
+        TranslatedProfileText, "translation", on_progress, on_result=store)
     with engine.begin() as conn:
-        result.written = sync_rows(conn, translations, rows).written
-        record_calls(conn, ledger)
         for external_id, language in sorted(set(stored) - wanted):
             result.deleted += conn.execute(sa.delete(translations).where(
                 translations.c.organization == organization, translations.c.external_id == external_id,
                 translations.c.language == language)).rowcount or 0
+    result.models = dict(models)
     result.statuses = dict(statuses)
     result.preview = [{"external_id": r["external_id"], "language": r["language"], "status": r["status"],
-                       "tagline": r["tagline"]} for r in rows[:10]]
+                       "tagline": r["tagline"]} for r in rows[:10] if r["status"]]
     return result
 

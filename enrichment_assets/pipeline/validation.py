@@ -21,9 +21,10 @@ from enrichment_assets.storage.schema import (
 
 
 class ProfileRow(BaseModel):
-    """A stored ``llm_profiles`` row: ``ok`` carries a valid profile and nothing else does.
-
-    A non-``ok`` row must carry a reason and no profile (no placeholder text, ever).
+    """A stored ``llm_profiles`` row. The latest attempt: ``ok`` and ``quarantined`` carry a
+    valid profile (``quarantined`` also its reason), every other status a reason and no
+    profile (no placeholder text, ever). The published profile, when present, is a valid
+    profile with a version. ``cost_usd`` is ``None`` when the price is unknown.
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -35,18 +36,22 @@ class ProfileRow(BaseModel):
     model_requested: str
     input_tokens: int
     output_tokens: int
-    cost_usd: float
+    cost_usd: float | None
+    published_profile: DogProfile | None = None
+    published_version: int | None = None
 
     @model_validator(mode="after")
     def _status_consistent(self) -> ProfileRow:
-        if self.status is ProfileStatus.OK and self.profile is None:
-            raise ValueError("status ok without a profile")
-        if self.status is not ProfileStatus.OK:
-            if self.profile is not None:
-                raise ValueError(f"status {self.status.value} with a profile")
-            if not self.reason:
-                raise ValueError(f"status {self.status.value} without a reason")
-        if min(self.input_tokens, self.output_tokens) < 0 or self.cost_usd < 0:
+        with_profile = (ProfileStatus.OK, ProfileStatus.QUARANTINED)
+        if self.status in with_profile and self.profile is None:
+            raise ValueError(f"status {self.status.value} without a profile")
+        if self.status not in with_profile and self.profile is not None:
+            raise ValueError(f"status {self.status.value} with a profile")
+        if self.status is not ProfileStatus.OK and not self.reason:
+            raise ValueError(f"status {self.status.value} without a reason")
+        if (self.published_profile is None) != (self.published_version is None):
+            raise ValueError("published profile and published version must be set together")
+        if min(self.input_tokens, self.output_tokens) < 0 or (self.cost_usd or 0.0) < 0:
             raise ValueError("negative tokens or cost")
         return self
 

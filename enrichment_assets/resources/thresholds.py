@@ -15,6 +15,7 @@ class CheckThresholds(dg.ConfigurableResource):
     |------------------------------|----------------------------------------|---------|
     | hallucination_max_error_rate | ENRICHMENT_HALLUCINATION_MAX_RATE      | 0.02    |
     | min_success_rate             | ENRICHMENT_MIN_SUCCESS_RATE            | 0.95    |
+    | success_rate_floor           | ENRICHMENT_SUCCESS_RATE_FLOOR          | 0.5     |
     | max_cost_per_profile_usd     | ENRICHMENT_MAX_COST_PER_PROFILE_USD    | 0.01    |
     | quality_median_min           | ENRICHMENT_QUALITY_MEDIAN_MIN          | 60      |
     | review_share_max             | ENRICHMENT_REVIEW_SHARE_MAX            | 0.25    |
@@ -26,6 +27,7 @@ class CheckThresholds(dg.ConfigurableResource):
 
     hallucination_max_error_rate: float | None = Field(default=None, ge=0, le=1)
     min_success_rate: float | None = Field(default=None, ge=0, le=1)
+    success_rate_floor: float | None = Field(default=None, ge=0, le=1)
     max_cost_per_profile_usd: float | None = Field(default=None, ge=0)
     quality_median_min: float | None = Field(default=None, ge=0, le=100)
     review_share_max: float | None = Field(default=None, ge=0, le=1)

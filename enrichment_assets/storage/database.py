@@ -58,17 +58,33 @@ def create_db_engine(url: str) -> sa.Engine:
     """Engine for ``url``; SQLite files get their folder created and a 30 s busy timeout.
 
     The busy timeout lets concurrent organization runs share one SQLite file (writers wait
-    instead of failing with "database is locked").
+    instead of failing with "database is locked"); see :func:`_sqlite_pragmas`.
     """
     parsed = sa.engine.make_url(url)
     kwargs: dict[str, Any] = {"future": True}
+    sqlite_file = False
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            sqlite_file = True
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
-    return sa.create_engine(parsed, **kwargs)
+    engine = sa.create_engine(parsed, **kwargs)
+    if sqlite_file:
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """WAL journal with ``synchronous=NORMAL``: a commit costs no fsync, so the model stage
+    can store every answer in its own small transaction (issue 10), and readers do not block
+    the writer. A killed process loses nothing committed; only a power cut may lose the last
+    commits."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def _alembic_config() -> Config:

@@ -21,15 +21,18 @@ def _org_key() -> sa.Column:
 
 
 def _call_accounting() -> list[sa.Column]:
-    """What every model-written row records: prompt version, requested and answering
-    model, tokens, cost (USD), latency (ms) and attempts (requests sent)."""
+    """What every model-written row records: prompt version, requested model, the
+    configured model that answered (``model_answered``: the primary or a fallback) and the
+    name its server gave (``model_used``), tokens, cost (USD; NULL when the price is
+    unknown, never 0), latency (ms) and attempts (requests sent)."""
     return [
         sa.Column("prompt_version", sa.String(100), nullable=False),
         sa.Column("model_requested", sa.String(200), nullable=False),
+        sa.Column("model_answered", sa.String(200)),
         sa.Column("model_used", sa.String(200)),
         sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
         sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
+        sa.Column("cost_usd", sa.Float),
         sa.Column("latency_ms", sa.Float, nullable=False, server_default="0"),
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     ]
@@ -106,6 +109,10 @@ normalized_records = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
+#: One row per listing holding two things apart (issue 10): the *latest attempt*
+#: (``status``, ``profile``, ``reason``, ..., call accounting: what the last run got) and
+#: the *published* profile (``published_*``: the last clean ``ok`` profile, or one rolled
+#: back to). A failed or quarantined attempt never touches the published columns.
 llm_profiles = sa.Table(
     "llm_profiles",
     metadata,
@@ -118,6 +125,39 @@ llm_profiles = sa.Table(
     sa.Column("raw_output", sa.Text),
     sa.Column("content_hash", sa.String(64), nullable=False),
     *_call_accounting(),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("published_profile", JSONType),
+    sa.Column("published_version", sa.Integer),
+    sa.Column("published_at", sa.DateTime),
+    sa.Column("published_content_hash", sa.String(64)),
+    sa.Column("published_prompt_version", sa.String(100)),
+    sa.Column("published_model", sa.String(200)),
+)
+
+#: Every profile ever published, per listing (``version`` 1, 2, ...): what
+#: ``enrichment rollback`` publishes again.
+profile_versions = sa.Table(
+    "profile_versions",
+    metadata,
+    _org_key(),
+    sa.Column("external_id", sa.String(200), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("profile", JSONType, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("prompt_version", sa.String(100), nullable=False),
+    sa.Column("model_answered", sa.String(200)),
+    sa.Column("published_at", sa.DateTime, nullable=False),
+)
+
+#: The daily cap's counter (issue 10): one row per UTC day, ``spent_usd`` settled and
+#: ``reserved_usd`` held by requests in flight. A request reserves with one conditional
+#: UPDATE (atomic on SQLite and PostgreSQL, across processes).
+llm_spend_days = sa.Table(
+    "llm_spend_days",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("spent_usd", sa.Float, nullable=False),
+    sa.Column("reserved_usd", sa.Float, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
@@ -155,7 +195,8 @@ translations = sa.Table(
 VOLATILE_COLUMNS = frozenset({"updated_at", "last_seen_at", "processed_at", "rejected_at", "detected_at"})
 
 #: Append-only ledger: one row per model call (a listing's profile or one translation,
-#: all attempts and repair turns included). The daily budget sums ``cost_usd`` here.
+#: all attempts and repair turns included), written in the same transaction as the answer.
+#: ``cost_usd`` is NULL when the price is unknown.
 llm_calls = sa.Table(
     "llm_calls",
     metadata,
@@ -165,11 +206,12 @@ llm_calls = sa.Table(
     sa.Column("task", sa.String(32), nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("model_requested", sa.String(200), nullable=False),
+    sa.Column("model_answered", sa.String(200)),
     sa.Column("model_used", sa.String(200)),
     sa.Column("prompt_version", sa.String(100), nullable=False),
     sa.Column("input_tokens", sa.Integer, nullable=False),
     sa.Column("output_tokens", sa.Integer, nullable=False),
-    sa.Column("cost_usd", sa.Float, nullable=False),
+    sa.Column("cost_usd", sa.Float),
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("error_class", sa.String(100)),
