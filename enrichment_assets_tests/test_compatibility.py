@@ -32,6 +32,22 @@ from enrichment_assets.domain.normalize import normalize_record
     ("He never chases cats.", "cats", "neutral"),
     # a dog word about the dog itself is no other dog
     ("Lucky is an ideal dog for a family.", "dogs", "unrelated"),
+    # dialect negation ("ned", "net") after the verb
+    ("Hunde mag er gar ned.", "dogs", "no"),
+    ("Mit Kindern kommt sie überhaupt net zurecht.", "children", "no"),
+    # a marker followed by its own topic belongs to that topic, across a comma
+    ("Rex lives quietly with dogs, cannot live with cats.", "dogs", "yes"),
+    ("Rex lives quietly with dogs, cannot live with cats.", "cats", "no"),
+    # "adults only" is about children, not about other dogs
+    ("A big softie for an adults-only home.", "dogs", "unrelated"),
+    ("A big softie for an adults-only home.", "children", "no"),
+    # breed plurals name other dogs, kin words name children
+    ("She shares her foster home with three spaniels and adores them.", "dogs", "yes"),
+    ("Er spielt gern mit den Enkeln und Neffen seiner Pflegemama.", "children", "yes"),
+    ("He is sweet with his foster's nieces.", "children", "yes"),
+    # a wish for a canine companion says yes
+    ("Would love a canine sibling to play with.", "dogs", "yes"),
+    ("Er würde sich über einen Hundekumpel freuen.", "dogs", "yes"),
 ])
 def test_readings(text, topic, verdict):
     assert read_text(text, topic).verdict == verdict

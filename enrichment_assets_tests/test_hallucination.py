@@ -218,6 +218,7 @@ def test_compatibility_vocabulary_is_english_and_german() -> None:
         ("Rocky loves long walks and is fully vaccinated.", "vaccinated"),
         ("Rocky loves long walks. He is not neutered.", "neutered"),
         ("Meet Max, a dog who loves long walks.", "name"),
+        ("Rocky loves long walks and still needs to be neutered.", "neutered"),
     ],
 )
 def test_structured_fact_mismatch_fires(text: str, fact: str) -> None:
@@ -521,3 +522,30 @@ def test_offline_model_makes_no_violation_on_real_data(real_pairs) -> None:
     # What is left is the grounding bug above: quotes of the usable text, never the model's.
     artifacts = [v for p in pairs for v in p.violations]
     assert all(v.rule == "quote_not_found" for v in artifacts)
+
+
+def test_pending_treatment_contradicts_a_stated_yes() -> None:
+    lst = listing(vaccinated="yes")
+    found = fired("structured_fact_mismatch", lst, profile(description=(
+        "Rocky is a cheerful 2-year-old Beagle who loves long walks and still needs his vaccinations.")))
+    assert [f for f, _ in found] == ["description"] and found[0][1].startswith("vaccinated:")
+
+
+def test_the_parents_of_a_cross_are_the_dogs_own_breed() -> None:
+    text = "Rocky ist ein Beagle-Dackel-Mischling. " + DESCRIPTION
+    mixed = listing(breed="Mixed Breed", description=text)
+    assert fired("structured_fact_mismatch", mixed, profile(description=(
+        "Rocky is a cheerful 2-year-old dachshund mix who loves long walks."))) == []
+    # one breed named with "cross" about another dog is not the dog's own breed
+    other = listing(description=DESCRIPTION + " His brother Max, a Labrador cross, was adopted.")
+    found = fired("structured_fact_mismatch", other, profile(description=(
+        "Rocky is a cheerful 2-year-old Labrador cross who loves long walks.")))
+    assert found and found[0][1].startswith("breed:")
+
+
+def test_count_words_in_the_listing_back_a_number() -> None:
+    lst = listing(description=DESCRIPTION + " He lived with both of his owner's grandchildren.")
+    assert fired("number_not_in_listing", lst, profile(description=(
+        "Rocky is a 2-year-old cheerful Beagle who lived with two grandchildren and weighs 14 kg."))) == []
+    assert fired("number_not_in_listing", listing(), profile(description=(
+        "Rocky is a 2-year-old cheerful Beagle who lived with seven children and weighs 14 kg.")))

@@ -153,3 +153,23 @@ def test_stated_facts_agree_with_tierheim_columns(shared_data):
     assert result["weight_kg"].both >= 40 and result["height_cm"].both >= 45 and result["birth_date"].both >= 40
     conflicts = {d.split(":", 1)[0] for tally in result.values() for d in tally.disagreements}
     assert conflicts <= KNOWN_SOURCE_CONFLICTS, [d for t in result.values() for d in t.disagreements]
+
+
+@pytest.mark.parametrize("text,language,expected", [
+    # test results are answers too
+    ("Cat tested: failed\nDog tested: passed\nKid tested: not yet", "en",
+     {"good_with_cats": "no", "good_with_dogs": "yes", "good_with_children": "no"}),
+    ("Katzentest: nicht bestanden  Hundetest: bestanden", "de",
+     {"good_with_cats": "no", "good_with_dogs": "yes"}),
+    # one label with sub-entries, in both layouts
+    ("Lives with: cats - no, dogs - yes, kids - 12+\nSpayed: yes", "en",
+     {"good_with_cats": "no", "good_with_dogs": "yes", "good_with_children": "maybe", "neutered": "yes"}),
+    ("Verträglich mit: Katzen - unbekannt, Hunden - ja Kastriert: ja", "de",
+     {"good_with_cats": "unknown", "good_with_dogs": "yes", "neutered": "yes"}),
+    # a double space before the unit is no value end; bilingual values take the readable half
+    ("Schulterhöhe: 41  cm Gewicht: 12  kg", "de", {"height_cm": "41", "weight_kg": "12"}),
+    ("Rhyw / Sex: Benyw / Female\nWeight: 9 kg", "en", {"sex": "female", "weight_kg": "9"}),
+])
+def test_test_results_sub_entries_and_spacing(text, language, expected):
+    got = {field: value for field, (value, _) in read(text, language).items()}
+    assert got == expected

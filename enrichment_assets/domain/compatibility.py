@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from enrichment_assets import lexicon
 from enrichment_assets.domain.models import NormalizedListing, StatedFact
 
-__all__ = ["TOPIC_OF_FIELD", "Reading", "read_text", "read_quote", "contradiction", "is_conditional"]
+__all__ = ["TOPIC_OF_FIELD", "topic_pattern", "Reading", "read_text", "read_quote", "contradiction", "is_conditional"]
 
 TOPIC_OF_FIELD = {"good_with_dogs": "dogs", "good_with_cats": "cats", "good_with_children": "children"}
 """Profile field -> topic."""
@@ -65,8 +65,29 @@ def _topic_pattern(topic: str) -> re.Pattern[str]:
     if topic == "dogs":  # a breed names a dog: "lived with a female husky"
         data = lexicon.data_file("breeds")
         for entry in data.get("breeds") or []:
-            terms += [n for n in [entry["english"], *entry.get("names", [])] if len(n) > 3]
+            names = [n for n in [entry["english"], *entry.get("names", [])] if len(n) > 3]
+            # "two collies", "her huskies", "zwei Pudeln": a breed's plural names dogs too
+            terms += names + [_plural(n) for n in names if n[-1:].isalpha()]
+        general = [n for e in data.get("general") or [] for n in (e.get("name"), e.get("english")) if n and len(n) > 3]
+        terms += general + [_plural(n) for n in general] + list(data.get("common_nouns") or [])
     return lexicon.compile_terms(terms)
+
+
+def _plural(name: str) -> str:
+    """A term matching a breed name and its English or German plural ("collie" ->
+    "collies", "husky" -> "huskies", "pudel" -> "pudeln")."""
+    folded = lexicon.fold(name)
+    if folded.endswith("y") and folded[-2:-1] not in "aeiou":
+        folded, ending = folded[:-1], "(?:y|ies)"
+    else:
+        ending = "(?:s|es|n|en)?"
+    body = r"[\s-]+".join(re.escape(word) for word in folded.split())
+    return f"re:(?<!\\w){body}{ending}(?!\\w)"
+
+
+def topic_pattern(topic: str) -> re.Pattern[str]:
+    """The compiled words naming ``topic`` ("cats" / "dogs" / "children"), on folded text."""
+    return _topic_pattern(topic)
 
 
 def _terms(*path: str) -> list[str]:
@@ -208,6 +229,8 @@ def _decide(folded: str, topic: re.Match[str], name: str = "dogs") -> Reading:
             gap = (topic.end(), m.start()) if after else (m.end(), topic.start())
             if "," in folded[gap[0]:gap[1]] and not _only_enumeration(folded, *gap):
                 continue  # "male dog, is not a match for cats": that marker is about cats
+            if after and "," in folded[gap[0]:gap[1]] and _names_own_topic(folded, m.end(), end):
+                continue  # "lives with dogs, cannot live with cats": the marker has its own topic
             distance = max(0, gap[1] - gap[0])
             if verdict == "yes" and _negated(folded, m.start(), start):
                 verdict_here = "no"
@@ -222,6 +245,18 @@ def _decide(folded: str, topic: re.Match[str], name: str = "dogs") -> Reading:
     if best is None:
         return Reading("neutral")
     return Reading(best[3], best[4])
+
+
+_ARTICLES = re.compile(r"\s*(?:(?:a|an|the|other|any|young|small|little|andere[nmrs]?|eine[nmrs]?|die|den|der|kleine[nmrs]?)\s+){0,2}")
+
+
+def _names_own_topic(folded: str, at: int, end: int) -> bool:
+    """True when a topic word (cats, dogs, children or animals) follows a marker at ``at``
+    right away ("cannot live with cats"), so the marker is about that topic."""
+    start = _ARTICLES.match(folded, at).end()
+    window = folded[start:min(end, start + 30)]
+    return any(t.match(window) for t in (*(_topic_pattern(x) for x in TOPIC_OF_FIELD.values()),
+                                         _pattern("compatibility", "topics", "animals")))
 
 
 def _negated(folded: str, at: int, floor: int, words: int = 5) -> bool:

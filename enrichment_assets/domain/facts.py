@@ -105,12 +105,13 @@ def _label_table() -> tuple[dict[str, tuple[tuple[str, ...], str | None]], re.Pa
         for field, phrases in (section.get("labels") or {}).items():
             for phrase in phrases:
                 add(phrase, field, language)
-        for phrase in section.get("ignored_labels") or []:
+        for phrase in [*(section.get("ignored_labels") or []), *(section.get("compound_labels") or [])]:
             add(phrase, None, language)
     originals = sorted({phrase for language in lexicon.languages()
                         for section in [lexicon.lookup("stated_facts", language=language) or {}]
                         for phrase in [*(p for ps in (section.get("labels") or {}).values() for p in ps),
-                                       *(section.get("ignored_labels") or [])]},
+                                       *(section.get("ignored_labels") or []),
+                                       *(section.get("compound_labels") or [])]},
                        key=len, reverse=True)
     alternation = "|".join(_phrase_regex(p) for p in originals)
     joiner = r"\s*(?:&|\+|/|,|\bund\b|\band\b|\bor\b|\boder\b)\s*"
@@ -444,6 +445,9 @@ def _value_span(text: str, label: _Label, limit: int) -> tuple[int, int]:
         start += 1
     end = min(limit, start + MAX_VALUE_CHARS)
     for cut in _VALUE_END.finditer(text, start, end):
+        if cut.group(0) == " " * len(cut.group(0)) and text[cut.start() - 1:cut.start()].isdigit() \
+                and _unit_at(text, cut.end()):
+            continue  # "Größe: 32  cm": a double space before the unit ends nothing
         if cut.group(0)[:1].isspace() and text[cut.start() - 1:cut.start()] == ".":
             word = _WORD_BEFORE.search(text, max(start, cut.start() - 12), cut.start())
             if word is None or len(word.group(1)) < 3 or _is_abbreviation(word.group(1)):
@@ -453,6 +457,28 @@ def _value_span(text: str, label: _Label, limit: int) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+def _unit_at(text: str, at: int) -> bool:
+    """True when a unit word (``stated_facts.units``) starts at ``at`` and ends there."""
+    m = re.match(r"[^\W\d_]+\.?", text[at:at + 20])
+    return bool(m) and lexicon.fold(m.group(0).rstrip(".")) in _units()
+
+
+def _alternatives(text: str, start: int, end: int, limit: int) -> Iterable[tuple[int, int]]:
+    """Spans of the other halves of a bilingual value ("Rhyw / Sex: Gwryw / Male"): the text
+    after each " / " that ended the value, up to the next end."""
+    at = end
+    for _ in range(3):
+        m = re.match(r"\s/\s", text[at:at + 3])
+        if m is None:
+            return
+        sub_start = at + m.end()
+        sub_end = sub_start
+        cut = _VALUE_END.search(text, sub_start, min(limit, sub_start + MAX_VALUE_CHARS))
+        sub_end = cut.start() if cut else min(limit, sub_start + MAX_VALUE_CHARS)
+        yield sub_start, sub_end
+        at = sub_end
 
 
 @functools.cache
@@ -485,19 +511,32 @@ def parse_stated_facts(text: str, language: str | None = None) -> list[StatedFac
     block_fields: set[str] = set()
     spans: list[tuple[int, int]] = []
     for i, label in enumerate(labels):
-        if not label.fields:
+        label_words = text[label.start:label.label_end]
+        if not label.fields and not _is_compound(label_words):
             continue
         limit = labels[i + 1].start if i + 1 < len(labels) else len(text)
         v_start, v_end = _value_span(text, label, limit)
         raw = text[v_start:v_end]
-        label_words = text[label.start:label.label_end]
         lang = label.language or language
         entry_end = v_end if v_end > v_start else label.end
         produced = False
+        if _is_compound(label_words):
+            entries = _sub_entries(text, v_start, v_end, lang)
+            facts.extend(entries)
+            block_fields.update(f.field for f in entries)
+            if entries:
+                spans.append((label.start, entry_end))
+            continue
         for field in (_age_field(f) for f in label.fields):
             read = _read_value(field, raw, lang, label_words)
             if read is None and field == "birth_date" and (year := _year_only(raw)):
                 field, read = "birth_year", (year, None)
+            if read is None:
+                for alt_start, alt_end in _alternatives(text, v_start, v_end, limit):
+                    read = _read_value(field, text[alt_start:alt_end], lang, label_words)
+                    if read is not None:
+                        entry_end = alt_end
+                        break
             if read is None:
                 continue
             value, condition = read
@@ -515,6 +554,48 @@ def parse_stated_facts(text: str, language: str | None = None) -> list[StatedFac
         facts = [f for f in facts if f.field != "age_months"]
     facts.extend(_prose_facts(text, language, block_fields, spans))
     return sorted(facts, key=lambda f: (f.start, f.field))
+
+
+@functools.cache
+def _compound_labels() -> frozenset[str]:
+    words = lexicon.lookup("stated_facts", "compound_labels") or []
+    return frozenset(_key(w) for w in words)
+
+
+def _is_compound(label_words: str) -> bool:
+    """A label whose value is a list of sub-entries ("Lives with: dogs - yes, cats - no")."""
+    return _key(label_words) in _compound_labels()
+
+
+_SUB_ENTRY = re.compile(r"\s*(?P<key>[^\W\d_][^,;:=\-–]*?)\s*(?:\s[-–]\s|[:=]|\s[-–](?=\d)|[-–]\s)\s*(?P<value>[^,;]*)")
+
+
+def _sub_entries(text: str, start: int, end: int, language: str | None) -> list[StatedFact]:
+    """The compatibility facts of a compound value: comma or semicolon separated
+    ``<topic> - <value>`` items whose topic is a compatibility label ("dogs - yes, cats - no,
+    children - 14+"). Items that are not such pairs state nothing."""
+    table = _label_table()[0]
+    out: list[StatedFact] = []
+    for item in re.finditer(r"[^,;]+", text[start:end]):
+        m = _SUB_ENTRY.fullmatch(item.group(0))
+        if m is None:
+            continue
+        entry = table.get(_key(m.group("key")))
+        fields = [f for f in (entry[0] if entry else ()) if f in COMPATIBILITY_FIELDS]
+        if not fields:  # "Hunden - ja": a topic word that is no label of its own
+            from enrichment_assets.domain import compatibility
+
+            key = lexicon.fold(m.group("key")).strip()
+            fields = [f for f, topic in compatibility.TOPIC_OF_FIELD.items()
+                      if compatibility.topic_pattern(topic).fullmatch(key)]
+        for field in fields:
+            read = _read_value(field, m.group("value"), language, m.group("key"))
+            if read is not None:
+                item_start, item_end = start + item.start(), start + item.end()
+                while item_start < item_end and text[item_start].isspace():
+                    item_start += 1
+                out.append(_fact(field, read[0], read[1], text, item_start, item_end, "block"))
+    return out
 
 
 @functools.cache

@@ -814,6 +814,48 @@ def _compatible(breed_id: str, known: dict[str, tuple[str, int]]) -> bool:
     return any(re.search(rf"(?<!\w){re.escape(g)}", n) for g in general if g for n in known_names)
 
 
+_CROSS_AFTER = re.compile(r"(?:[\s/+&-]+(?:x\s+|and\s+|und\s+)?[^\W\d_]+){1,3}?[\s-]*"
+                          r"(?:mix\w*|mischling\w*|cross\w*|kreuzung\w*)\b|[\s/+&-]+(?:x|and|und)?[\s/+&-]*[^\W\d_]+")
+_CROSS_BEFORE = re.compile(r"(?:mix\s+of|cross\s+(?:of|between)|mischung\s+aus|kreuzung\s+aus)\s+(?:[\w'-]+\s+){0,4}$")
+
+
+@functools.cache
+def _components() -> dict[str, tuple[str, ...]]:
+    """Folded designer-cross name -> folded parent breed names (``components`` in
+    ``lexicon/breeds.yaml``: Maltipoo -> Maltese, Poodle)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for entry in lexicon.data_file("breeds").get("breeds") or []:
+        for name in [entry["english"], *entry.get("names", [])]:
+            if entry.get("components"):
+                out[fold(name)] = tuple(fold(c) for c in entry["components"])
+    return out
+
+
+def _cross_components(listing_text: str, anywhere: dict[str, tuple[str, int]],
+                      own: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
+    """Breeds that are parents of the dog's own cross: the named components of a designer
+    cross the listing gives, and breeds the listing's text names as part of a mix
+    ("Malteser-Pudel-Mischling", "a collie x spaniel", "a mix of husky and shepherd")."""
+    out: dict[str, tuple[str, int]] = {}
+    components = _components()
+    for breed_id, (words, at) in own.items():
+        for parent in components.get(words, ()):
+            out.update(_breeds_in(parent))
+    for breed_id, (words, at) in anywhere.items():
+        end = at + len(words)
+        joined = _CROSS_AFTER.match(listing_text, end)
+        if joined is None and not _CROSS_BEFORE.search(listing_text[max(0, at - 60):at]):
+            continue
+        # a cross names two breeds joined ("Malteser-Pudel-Mix", "Kelpie x Border Collie");
+        # one breed and "cross" ("Bruno, a Labrador cross") may be another dog of the text
+        stop = joined.end() if joined else min(len(listing_text), end + 40)
+        partners = [b for b, (_, p) in anywhere.items() if b != breed_id and end <= p < stop]
+        for partner in partners:
+            out[breed_id] = (words, at)
+            out[partner] = anywhere[partner]
+    return out
+
+
 def _breed_mismatch(listing: NormalizedListing, text: str) -> str | None:
     folded = fold(text)
     own_name = _own_name_pattern(listing)
@@ -826,6 +868,8 @@ def _breed_mismatch(listing: NormalizedListing, text: str) -> str | None:
     listing_text = " | ".join([own_text, fold(listing.name), fold(listing.description)])
     own = _breeds_in(own_text) if own_text.strip(" |") else {}
     anywhere = _breeds_in(listing_text)
+    if own:  # the parents of a cross are the dog's breed too ("Malteser-Pudel-Mix" = Maltipoo)
+        own = {**own, **_cross_components(listing_text, anywhere, own)}
     for breed_id, (words, at) in named.items():
         if words in _common_noun_breeds() and not _DOG_WORD_AFTER.match(folded, at + len(words)):
             continue  # a type name is also a noun ("rejected by a shepherd"): only "a shepherd mix" counts
@@ -845,11 +889,14 @@ def _status_in(text: str, which: str) -> tuple[str, str] | None:
 
     Clauses (cut at punctuation and "but"/"aber") with a ``status_blockers`` word are
     skipped; a ``<which>.no`` term or a ``negators`` word before a ``<which>.yes`` term
-    gives "no". Both in one text: the first one found.
+    gives "no", and so does a ``<which>.pending`` term in any clause ("still needs her
+    vaccinations", "muss noch kastriert werden"). Both in one text: the first one found.
     """
-    yes_re, no_re = _pattern(which, "yes"), _pattern(which, "no")
+    yes_re, no_re, pending = _pattern(which, "yes"), _pattern(which, "no"), _pattern(which, "pending")
     negators, blockers = _pattern("negators"), _pattern("status_blockers")
     for clause in _CLAUSE_RE.split(fold(text)):
+        if pending_hit := pending.search(clause):  # "still needs her vaccinations": not yet done
+            return "no", pending_hit.group(0)
         if not clause.strip() or blockers.search(clause):
             continue
         no_hit = no_re.search(clause)
@@ -1088,6 +1135,16 @@ def _past_quantity(folded: str, at: int) -> bool:
     return bool(_pattern("units", "past_context").search(folded[max(0, at - 40):at]))
 
 
+@functools.cache
+def _count_words() -> tuple[dict[str, float], re.Pattern[str]]:
+    """(folded word -> count, pattern) of ``count_words``: words that give a count in a
+    listing without being a number a profile states ("beide", "both", "a pair of")."""
+    table = {fold(w): float(v) for w, v in (_vocab("count_words") or {}).items()}
+    words = sorted(table, key=len, reverse=True)
+    pattern = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, words))})(?!\w)") if words else re.compile(r"(?!x)x")
+    return table, pattern
+
+
 def _listing_numbers(listing: NormalizedListing) -> _ListingNumbers:
     """The numbers a profile may use, by role. ``anywhere``: every number of the listing's
     texts and structured values, for counts without a unit; by role: weights (kg) and
@@ -1098,8 +1155,11 @@ def _listing_numbers(listing: NormalizedListing) -> _ListingNumbers:
     nums = _ListingNumbers(set(ALWAYS_ALLOWED_NUMBERS), set(), set(), set(), set(), set())
     texts = [listing.description, listing.name, listing.breed or "", listing.location or "",
              *listing.facts.values()]
+    count_words = _count_words()
     for text in texts:
         folded = fold(text)
+        for m in count_words[1].finditer(folded):  # "mit unseren beiden Kindern": two children
+            nums.anywhere.add(count_words[0][m.group(0)])
         spaced = re.compile(r"(\d+),\s(\d)(?=\s*(?:kg|cm|kilo))")
         folded = spaced.sub(lambda m: f"{m.group(1)},{m.group(2)}", folded)
         for start, end, value in numbers_in(folded):
@@ -1334,9 +1394,11 @@ def rule_unsupported_mention(listing: NormalizedListing, profile: DogProfile) ->
 # Rule: text_contradicts_field
 # ---------------------------------------------------------------------------------------
 
-_OTHER_NOUN_AFTER = re.compile(r"[\s,-]+(?:(?:and\s+)?[\w-]+[\s,]+)?(?:dogs?|cats?|people|persons?|adults?|owners?|homes?|households?|"
+_OTHER_NOUN_AFTER = re.compile(r"[\s,-]+(?:(?:and\s+|or\s+|und\s+|oder\s+)?(?!(?:at|in|on|around|about|with|to|for|from|by|"
+                               r"im|in|am|zu|mit|bei|um|von|für|the|a|an|his|her|their|its|ein|eine|der|die|das)\b)[\w-]+[\s,]+){0,3}?(?:dogs?|cats?|people|persons?|adults?|owners?|homes?|households?|"
                                r"environments?|training|handling|voices?|approach|introductions?|kids|children|family|families|"
-                               r"hunde?|katzen?|menschen|zuhause|umgebung|erziehung)\b")
+                               r"places?|spots?|corners?|areas?|streets?|neighbou?rhoods?|surroundings|life|lifestyle|"
+                               r"hunde?|katzen?|menschen|zuhause|umgebung|erziehung|ecke|platz|gegend|wohngegend|leben)\b")
 _OTHER_BEFORE = re.compile(r"\b(?:another|other|with\s+(?:a|an)|andere[nmrs]?|einem|einer)\s+(?:\w+\s+)?$")
 
 
