@@ -87,7 +87,8 @@ class Settings(BaseSettings):
     sensor_interval_s: int = Field(default=30, ge=1, description="minimum seconds between sensor ticks")
 
     # -- asset-check thresholds ----------------------------------------------------------
-    hallucination_max_rate: float = Field(default=0.02, ge=0, le=1, description="share of profiles with an ERROR rule above which `profiles_hallucination_free` fails")
+    hallucination_max_rate: float = Field(default=0.25, ge=0, le=1, description="share of an organization's profiles quarantined by an ERROR rule above which `profiles_hallucination_free` is an ERROR and blocks its translations (a systemic prompt or model problem); below it, or below `ENRICHMENT_HALLUCINATION_MIN_PROFILES`, the bad profiles are quarantined one by one and the check WARNs")
+    hallucination_min_profiles: int = Field(default=3, ge=1, description="quarantined profiles an organization needs at least before `profiles_hallucination_free` can be an ERROR (one bad profile of a small organization is not systemic)")
     min_success_rate: float = Field(default=0.95, ge=0, le=1, description="`profiles_success_rate` warns below this share of ok profiles")
     success_rate_floor: float = Field(default=0.5, ge=0, le=1, description="`profiles_success_rate` is an ERROR, and `enrichment run` exits non-zero, below this share of eligible listings with an ok profile")
     run_lock_wait_s: float = Field(default=0.0, ge=0, description="how long `enrichment run` waits for another run on the same home to finish (0: stop at once with a message)")

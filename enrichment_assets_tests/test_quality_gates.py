@@ -18,7 +18,7 @@ from enrichment_assets.resources.landing import LandingResource
 from enrichment_assets.resources.llm import LLMResource
 from enrichment_assets.resources.thresholds import CheckThresholds
 from enrichment_assets.sources.demo import import_demo
-from enrichment_assets.storage.schema import llm_profiles, translations, violations
+from enrichment_assets.storage.schema import llm_profiles, normalized_records, translations, violations
 from enrichment_assets_tests.stub_llm_server import Reply, StubLLMServer, model_like_responder
 
 ORG = "demo-tierheim-nord"
@@ -80,9 +80,9 @@ def test_planted_hallucination_fails_blocking_check_and_skips_translations(tmp_p
     assert "quote_not_found" in stored and translated == 0
 
 
-def test_violation_below_threshold_warns_and_quarantines_only_that_profile(tmp_path: Path) -> None:
-    result, checks, materialized, engine = _run(
-        tmp_path, planting_responder({"Bruno"}), CheckThresholds(hallucination_max_error_rate=0.9))
+def test_one_bad_profile_with_default_thresholds_warns_and_quarantines_only_that_profile(tmp_path: Path) -> None:
+    # 1 of 7 profiles is above any rate threshold but below the systemic minimum count
+    result, checks, materialized, engine = _run(tmp_path, planting_responder({"Bruno"}), CheckThresholds())
     gate = checks["profiles_hallucination_free"]
     assert not gate.passed and gate.severity == dg.AssetCheckSeverity.WARN
     assert gate.metadata["profiles_with_errors"].value == 1
@@ -101,3 +101,67 @@ def test_violation_below_threshold_warns_and_quarantines_only_that_profile(tmp_p
     assert all(r.status == "ok" for r in rows)
     assert checks["translations_language_and_facts"].passed, json.dumps(
         {k: str(v.value) for k, v in checks["translations_language_and_facts"].metadata.items()})
+
+
+def contradicting_responder(planted: dict[str, str]):
+    """Profiles from the offline rules; for the names in ``planted`` the profile says
+    ``good_with_cats: yes`` and cites the listing's real sentence ``planted[name]``, which
+    says no or unknown (issue 8's acceptance: a quote that exists but says the opposite)."""
+    def respond(body: dict) -> Reply:
+        text = body["messages"][-1]["content"]
+        if f"<{LISTING_TAG}>" not in text:
+            return model_like_responder(body)
+        facts = parse_data_block(text, LISTING_TAG)
+        profile = profile_from_facts(facts)
+        if facts["name"] in planted:
+            profile = profile.model_copy(update={
+                "good_with_cats": "yes",
+                "source_references": {**profile.source_references, "good_with_cats": planted[facts["name"]]},
+            })
+        return Reply(profile.model_dump_json(), model="stub-llm-1")
+    return respond
+
+
+def test_planted_compatibility_error_is_quarantined_and_the_rest_is_translated(tmp_path: Path) -> None:
+    planted = {"Bruno": "Mit Katzen ist Bruno nicht verträglich.",  # says no
+               "Greta": "Katzen kennt sie nicht."}                 # says unknown
+    result, checks, materialized, engine = _run(tmp_path, contradicting_responder(planted), CheckThresholds())
+    gate = checks["profiles_hallucination_free"]
+    assert not gate.passed and gate.severity == dg.AssetCheckSeverity.WARN, gate.description
+    assert gate.metadata["violations_by_rule"].value.get("compatibility_unsupported") == 2
+    assert "translations" in materialized and result.success
+    with engine.connect() as conn:
+        profiles = {r.external_id: r for r in conn.execute(sa.select(
+            llm_profiles.c.external_id, llm_profiles.c.status, llm_profiles.c.reason, llm_profiles.c.published_profile)
+            .where(llm_profiles.c.organization == ORG)).all()}
+        names = {r.external_id: r.listing["name"] for r in conn.execute(
+            sa.select(normalized_records.c.external_id, normalized_records.c.listing)
+            .where(normalized_records.c.organization == ORG)).all()}
+        stored = conn.execute(sa.select(violations.c.external_id, violations.c.rule, violations.c.field)
+                              .where(violations.c.organization == ORG)).all()
+        translated = {r.external_id for r in conn.execute(sa.select(translations.c.external_id)
+                      .where(translations.c.organization == ORG, translations.c.status == "ok")).all()}
+    by_name = {names[i]: p for i, p in profiles.items()}
+    for name in planted:
+        assert by_name[name].status == "quarantined" and by_name[name].published_profile is None
+        assert "compatibility_unsupported" in by_name[name].reason
+    assert {(names[v.external_id], v.field) for v in stored if v.rule == "compatibility_unsupported"} == \
+        {(n, "good_with_cats") for n in planted}
+    ok = {i for i, p in profiles.items() if p.status == "ok"}
+    assert len(ok) >= 4 and translated == ok, "every clean profile of the organization is translated"
+    assert not {i for i, p in profiles.items() if names[i] in planted} & translated
+
+
+def test_systemic_rate_is_an_error_only_above_the_minimum_count() -> None:
+    from enrichment_assets.pipeline.gates import hallucination_gate
+    from enrichment_assets.pipeline.hallucination import build_report
+
+    def report(bad: int, checked: int):
+        rows = [{"external_id": f"d{i}", "field": "good_with_cats", "rule": "compatibility_unsupported",
+                 "severity": "error", "evidence": "says no", "target": "profile"} for i in range(bad)]
+        return build_report("org", "profile", checked, rows)
+
+    assert hallucination_gate(report(2, 2), 0.25, 3).severity == "WARN"      # 100%, but only two dogs
+    assert hallucination_gate(report(3, 4), 0.25, 3).severity == "ERROR"     # systemic
+    assert hallucination_gate(report(3, 40), 0.25, 3).severity == "WARN"     # 7.5%: one by one
+    assert hallucination_gate(report(0, 40), 0.25, 3).passed

@@ -51,19 +51,29 @@ def stored_violation_report(engine: sa.Engine, organization: str) -> ViolationRe
     return build_report(organization, "profile", checked, rows)
 
 
-def hallucination_gate(report: ViolationReport, max_error_rate: float) -> GateResult:
-    """Fails on any violation: ERROR when the share of profiles with an ERROR-rule
-    violation exceeds ``max_error_rate``, WARN otherwise (including warn-only findings)."""
+def hallucination_gate(report: ViolationReport, max_error_rate: float, min_profiles: int = 1) -> GateResult:
+    """The organization-level hallucination gate over the stored violations.
+
+    Profiles breaking an ERROR rule are already quarantined one by one (no publication, no
+    translation), so this gate decides only whether the fault is systemic: ERROR (the
+    blocking check stops the organization's translations) when more than
+    ``max_error_rate`` of the checked profiles *and* at least ``min_profiles`` of them
+    break an ERROR rule; otherwise it fails as WARN when any profile has a finding (the
+    quarantined ones are listed for review with their evidence) and passes when none has.
+    """
     any_findings = bool(report.by_rule)
-    severity = "ERROR" if report.error_rate > max_error_rate else "WARN"
+    systemic = report.error_rate > max_error_rate and report.with_errors >= min_profiles
+    severity = "ERROR" if systemic else "WARN"
     return GateResult(
         passed=not any_findings, severity=severity,
-        description=(f"{report.with_errors} of {report.checked} profiles violate an ERROR rule "
-                     f"(rate {report.error_rate:.2%}, threshold {max_error_rate:.2%}); "
+        description=(f"{report.with_errors} of {report.checked} profiles violate an ERROR rule and are quarantined "
+                     f"(rate {report.error_rate:.2%}; systemic above {max_error_rate:.0%} and at least "
+                     f"{min_profiles} profiles{': translations blocked' if systemic else ''}); "
                      f"{report.with_warnings} only WARN rules"),
         metadata={"profiles_checked": report.checked, "profiles_with_errors": report.with_errors,
                   "profiles_with_warnings_only": report.with_warnings, "error_rate": report.error_rate,
-                  "threshold": max_error_rate, "violations_by_rule": report.by_rule},
+                  "threshold": max_error_rate, "min_profiles": min_profiles, "systemic": systemic,
+                  "violations_by_rule": report.by_rule},
         offending=report.offending,
     )
 
