@@ -549,3 +549,24 @@ def test_count_words_in_the_listing_back_a_number() -> None:
         "Rocky is a 2-year-old cheerful Beagle who lived with two grandchildren and weighs 14 kg."))) == []
     assert fired("number_not_in_listing", listing(), profile(description=(
         "Rocky is a 2-year-old cheerful Beagle who lived with seven children and weighs 14 kg.")))
+
+
+def test_a_need_the_listing_says_does_not_bother_the_dog_is_no_need() -> None:
+    lst = listing(description=DESCRIPTION + " He has a scar on his leg from an old injury but it does not bother him.")
+    prof = profile(medical_needs="Old leg injury that needs monitoring",
+                   source_references=refs(medical_needs="He has a scar on his leg from an old injury but it does not bother him."))
+    assert [f for f, _ in fired("invented_need", lst, prof)] == ["medical_needs"]
+
+
+def test_a_quiet_home_away_from_the_city_is_a_special_need() -> None:
+    lst = listing(description=DESCRIPTION + " A big city would be too much hustle and bustle for him.")
+    prof = profile(special_needs="Needs a quiet home away from the city",
+                   source_references=refs(special_needs="A big city would be too much hustle and bustle for him."))
+    assert fired("invented_need", lst, prof) == []
+
+
+def test_an_age_class_just_below_the_tolerance_is_a_mismatch() -> None:
+    # 45 months with a 9-month tolerance: "two years old" (24 to under 36) is too young
+    found = fired("structured_fact_mismatch", listing(age_months=45), profile(description=(
+        "Rocky is a cheerful Beagle, about two years old, who loves long walks.")))
+    assert found and found[0][1].startswith("age:")

@@ -45,7 +45,8 @@ def read(text: str, language: str | None = None) -> dict[str, tuple[str, str | N
     return out
 
 
-BLIND = yaml.safe_load((DATA / "stated_facts_cases.yaml").read_text(encoding="utf-8"))["cases"]
+BLIND = [case for path in [DATA / "stated_facts_cases.yaml", *sorted(DATA.glob("heldout*/stated_facts_cases_*.yaml"))]
+         for case in yaml.safe_load(path.read_text(encoding="utf-8"))["cases"]]
 
 
 @pytest.mark.parametrize("case", BLIND, ids=[c["id"] for c in BLIND])
@@ -169,7 +170,15 @@ def test_stated_facts_agree_with_tierheim_columns(shared_data):
     # a double space before the unit is no value end; bilingual values take the readable half
     ("Schulterhöhe: 41  cm Gewicht: 12  kg", "de", {"height_cm": "41", "weight_kg": "12"}),
     ("Rhyw / Sex: Benyw / Female\nWeight: 9 kg", "en", {"sex": "female", "weight_kg": "9"}),
+    # American shorthand: UTD = up to date on vaccinations
+    ("Neutered: Y\tUTD: Y\tHW: neg", "en", {"neutered": "yes", "vaccinated": "yes", "heartworm_test": "negative"}),
+    ("spayed: no • vaccines: UTD", "en", {"neutered": "no", "vaccinated": "yes"}),
 ])
 def test_test_results_sub_entries_and_spacing(text, language, expected):
     got = {field: value for field, (value, _) in read(text, language).items()}
     assert got == expected
+
+
+def test_a_prose_birth_date_may_have_words_before_geboren():
+    facts = parse_stated_facts("Rex wurde am 03.04.2022 in einem Tierheim in Rumänien geboren.", "de")
+    assert [(f.field, f.value, f.source) for f in facts] == [("birth_date", "2022-04-03", "prose")]

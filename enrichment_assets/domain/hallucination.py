@@ -692,7 +692,7 @@ def _age_mismatch(listing: NormalizedListing, text: str) -> str | None:
     for _, _, low, high, words in current_age_statements(text):
         if _IMPLIED_YEARS.match(words) and lo <= low / 12 <= hi:
             continue  # "a puppy of about seven": seven months, not years
-        if high < lo or low > hi:
+        if high <= lo or low > hi:  # "two years old" is 24 to under 36 months
             said = (f"{listing.age_months} months" if listing.age_months is not None
                     else "given by its birth year")
             return f"{words!r} but the listing's age is {said} (allowed {max(lo, 0):g} to {hi:g} months)"
