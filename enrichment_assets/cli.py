@@ -208,15 +208,25 @@ def _restore_signal_handlers(previous: dict) -> None:
     STOP.clear()
 
 
+def run_config_for(limit: int | None, force: bool) -> dict:
+    """Run config of one organization's run: quiet console logs plus ``llm_profiles``'s
+    options (:class:`~enrichment_assets.assets.profiles.ProfileRunConfig`)."""
+    config: dict = {"limit": limit, "force": force}
+    return {**QUIET_RUN_CONFIG, "ops": {"llm_profiles": {"config": config}}}
+
+
 def run_organizations(organizations: list[str] | None = None, show_progress: bool = True,
-                      lock_wait_s: float | None = None) -> dict[str, OrgOutcome]:
+                      lock_wait_s: float | None = None, limit: int | None = None,
+                      force: bool = False) -> dict[str, OrgOutcome]:
     """Register new organizations and materialize every asset of the given partitions.
 
     ``organizations`` None means every organization with scrape files in the landing
     folder. One writer per home: the run holds the home's lock (a file lock on SQLite, an
     advisory lock on PostgreSQL) for its whole duration; every model call of the command
-    shares one client (one concurrency limit, one run budget). Returns organization ->
-    outcome.
+    shares one client (one concurrency limit, one run budget). ``limit``: at most that many
+    listings sent to the model over all organizations (quotas by
+    :func:`~enrichment_assets.pipeline.planning.run_quotas`); ``force``: send up-to-date
+    listings too. Returns organization -> outcome.
 
     Raises:
         click.UsageError: unknown organizations.
@@ -255,6 +265,7 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
             new = [o for o in selected if o not in known]
             if new:
                 instance.add_dynamic_partitions(orgs_def.name, new)
+            quotas = _quotas(engine, landing, selected, resources, force, limit)
             with run_scope():
                 resources["llm"].client_for_run(engine)  # the run's one client; checks the budget set-up
                 with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -266,7 +277,8 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
                         progress.update(task, description=f"materializing {org}")
                         result = dg.materialize(
                             [*all_assets, *all_checks], partition_key=org, instance=instance,
-                            resources=resources, raise_on_error=False, run_config=QUIET_RUN_CONFIG,
+                            resources=resources, raise_on_error=False,
+                            run_config=run_config_for(quotas.get(org), force),
                             tags={"enrichment/trigger": "cli"},
                         )
                         outcome[org] = _outcome(org, result)
@@ -283,31 +295,54 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
     return outcome
 
 
+def _quotas(engine, landing: Path, selected: list[str], resources: dict, force: bool,
+            limit: int | None) -> dict[str, int | None]:
+    from enrichment_assets.llm.prompts import load_prompt_config
+    from enrichment_assets.pipeline.planning import run_quotas
+
+    if limit is None:
+        return {}
+    configs = {org: load_prompt_config(org) for org in selected}
+    return run_quotas(engine, landing, selected, resources["llm"].effective_model, configs, force, limit)
+
+
 @main.command("run")
 @click.option("--organization", "organizations", multiple=True,
               help="Organization key (repeatable); default: every organization in the landing folder.")
 @click.option("--wait", "wait_s", type=float, default=None,
               help="Seconds to wait for another run on this home (default ENRICHMENT_RUN_LOCK_WAIT_S, 0).")
-def run_cmd(organizations: tuple[str, ...], wait_s: float | None) -> None:
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="Send at most N listings to the model in this run (round-robin over organizations in "
+                   "name order, external-id order within one); the rest wait for the next run.")
+@click.option("--force", is_flag=True, help="Send up-to-date listings too (still one row per listing).")
+@click.option("--dry-run", is_flag=True, help="No model call, no write: print per organization the listings "
+                                              "that would be sent, tokens and the estimated cost.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
+def run_cmd(organizations: tuple[str, ...], wait_s: float | None, limit: int | None = None, force: bool = False,
+            dry_run: bool = False, as_json: bool = False) -> None:
     """Register new organizations, materialize their partitions, print the summary.
 
     Exit codes: 0 all well; 1 a run failed or an organization's success rate is below the
     floor (ERROR check); 2 configuration refused (e.g. a budget with an unknown price);
     75 another run holds this home; 130 stopped by SIGTERM/SIGINT (answers in flight stored).
     """
+    if dry_run:
+        print_dry_run(list(organizations) or None, force, limit, as_json)
+        return
     previous = _install_signal_handlers()
     try:
-        _run_and_report(organizations, wait_s)
+        _run_and_report(organizations, wait_s, limit=limit, force=force)
     finally:
         _restore_signal_handlers(previous)
 
 
-def _run_and_report(organizations: tuple[str, ...], wait_s: float | None) -> None:
+def _run_and_report(organizations: tuple[str, ...], wait_s: float | None, limit: int | None = None,
+                    force: bool = False) -> None:
     from enrichment_assets.llm.client import STOP, BudgetConfigError
     from enrichment_assets.storage.locks import LockHeld
 
     try:
-        outcome = run_organizations(list(organizations) or None, lock_wait_s=wait_s)
+        outcome = run_organizations(list(organizations) or None, lock_wait_s=wait_s, limit=limit, force=force)
     except LockHeld as exc:
         console.print(f"[red]{exc}[/red]\nwait for it to finish, or pass --wait SECONDS")
         raise SystemExit(EXIT_LOCKED) from None
@@ -333,6 +368,157 @@ def _run_and_report(organizations: tuple[str, ...], wait_s: float | None) -> Non
                       f"{checks}; failure classes: {classes}[/red]")
     if failed:
         raise SystemExit(EXIT_FAILED)
+
+
+def print_dry_run(organizations: list[str] | None, force: bool, limit: int | None, as_json: bool) -> None:
+    """``enrichment run --dry-run``: the plan of :func:`~enrichment_assets.pipeline.planning.plan_run`
+    (no model call, no Dagster run, no row written)."""
+    import dataclasses
+    import json
+
+    from enrichment_assets.definitions import default_resources
+    from enrichment_assets.llm.client import LLMClient
+    from enrichment_assets.llm.prompts import load_prompt_config
+    from enrichment_assets.pipeline.discovery import landing_organizations
+    from enrichment_assets.pipeline.planning import plan_run
+
+    landing = settings.landing_dir()
+    available = landing_organizations(landing, [])
+    selected = organizations or available
+    unknown = sorted(set(selected) - set(available))
+    if unknown:
+        raise click.UsageError(f"no scrape files in {landing} for organization(s): {', '.join(unknown)}")
+    llm_settings = dataclasses.replace(default_resources()["llm"].llm_settings(), budget_usd=None, token_budget=None)
+    client = LLMClient(llm_settings)  # only its model and prices are used: nothing is sent
+    engine = _engine()
+    try:
+        plan = plan_run(engine, landing, selected, client, {org: load_prompt_config(org) for org in selected},
+                        force=force, limit=limit, default_output_tokens=settings.get_settings().llm_estimate_output_tokens)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(plan.as_dict(), indent=2, default=str))
+        return
+
+    def money(value: float | None) -> str:
+        return "unknown" if value is None else f"${value:.4f}"
+
+    table = Table(title=f"dry run: {plan.model} (no request sent, nothing written)")
+    for column in ("organization", "listings", "to send", "over limit", "up to date", "skipped", "input tokens",
+                   "expected output tokens", "estimated cost"):
+        table.add_column(column, justify="left" if column == "organization" else "right", no_wrap=True)
+    for o in plan.organizations:
+        table.add_row(o.organization, str(o.listings), str(len(o.send)), str(o.deferred), str(o.reused),
+                      str(o.skipped), str(o.input_tokens), str(o.output_tokens), money(o.cost_usd))
+    table.add_row("TOTAL", "", str(plan.send), "", "", "", str(plan.input_tokens), str(plan.output_tokens),
+                  money(plan.cost_usd), style="bold")
+    console.print(table)
+    for version, tokens in plan.output_tokens_per_listing.items():
+        console.print(f"expected output tokens per listing ({version}): {tokens:.0f} from "
+                      f"{plan.output_source[version]}")
+    if not plan.price_known:
+        console.print(f"[yellow]price of {plan.model} unknown: set ENRICHMENT_LLM_INPUT_COST_PER_MTOK and "
+                      "ENRICHMENT_LLM_OUTPUT_COST_PER_MTOK or ENRICHMENT_LLM_PRICE_FILE[/yellow]")
+    for o in plan.organizations:
+        if o.send:
+            shown = ", ".join(o.send[:20]) + (f", ... ({len(o.send) - 20} more)" if len(o.send) > 20 else "")
+            console.print(f"{o.organization}: {shown}", markup=False, highlight=False)
+
+
+@main.command("profile")
+@click.argument("organization")
+@click.argument("external_id")
+@click.option("--model", help="LiteLLM model string for this listing (default ENRICHMENT_LLM_MODEL).")
+@click.option("--save", is_flag=True, help="Store the result like a run would (profile, violations, quality "
+                                           "score, translations, ledger); default: write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def profile_cmd(organization: str, external_id: str, model: str | None, save: bool, as_json: bool) -> None:
+    """One listing end to end: rendered prompt, answer, parsed profile, rule violations with
+    evidence, quality components and translations.
+
+    Exit codes: 0 the profile is ok; 1 it failed, was quarantined or skipped.
+    """
+    import json
+
+    from enrichment_assets.definitions import default_resources
+    from enrichment_assets.llm.client import BudgetConfigError
+    from enrichment_assets.llm.prompts import load_prompt_config
+    from enrichment_assets.pipeline.single import ListingNotFound, profile_listing
+
+    llm = default_resources()["llm"]
+    if model:
+        llm = llm.model_copy(update={"model": model})
+    engine = _engine()
+    try:
+        client = llm.client_for_run(engine) if save else llm.client()
+        report = profile_listing(engine, settings.landing_dir(), organization, external_id, client,
+                                 load_prompt_config(organization), save=save)
+    except ListingNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    except BudgetConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise SystemExit(EXIT_CONFIG) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(report.__dict__, indent=2, default=str, ensure_ascii=False))
+    else:
+        print_listing_report(report)
+    if report.status != "ok":
+        raise SystemExit(EXIT_FAILED)
+
+
+def print_listing_report(report) -> None:
+    """Print a :class:`~enrichment_assets.pipeline.single.ListingReport` section by section."""
+    import json
+
+    from rich.rule import Rule
+
+    def section(title: str) -> None:
+        console.print(Rule(title))
+
+    def text(value: str) -> None:
+        console.print(value, markup=False, highlight=False)
+
+    text(f"{report.organization}/{report.external_id}: model {report.model}, prompt {report.prompt_version}"
+         + (" (saved)" if report.saved else " (nothing written)"))
+    if report.action != "send":
+        text(f"not sent: {report.status}: {report.reason}")
+        return
+    section("rendered prompt")
+    for message in report.messages or []:
+        text(f"[{message['role']}]\n{message['content']}")
+    section("answer")
+    call = report.call
+    cost = "unknown" if call.get("cost_usd") is None else f"${call['cost_usd']:.6f}"
+    text(f"model answered {call.get('model_answered')} (server: {call.get('model_used')}), "
+         f"{call.get('input_tokens')} input + {call.get('output_tokens')} output tokens, cost {cost}, "
+         f"{call.get('latency_ms')} ms, {call.get('attempts')} request(s), format {call.get('format_mode')}")
+    text(report.answer or "(no answer)")
+    section(f"status: {report.status}")
+    if report.reason:
+        text(report.reason)
+    if report.profile is not None:
+        section("parsed profile")
+        text(json.dumps(report.profile, indent=2, ensure_ascii=False))
+    section(f"rule violations ({len(report.violations)})")
+    for v in report.violations:
+        text(f"{v['severity'].upper():5} {v['rule']} [{v['field']}]: {v['evidence']}")
+    if report.quality is not None:
+        q = report.quality
+        section(f"quality {q['score']:.1f}" + (" (needs review)" if q["needs_review"] else ""))
+        for name, value in q["components"].items():
+            text(f"{name}: {value:.1f}")
+        for reason in q["reasons"]:
+            text(f"- {reason}")
+    if report.translations:
+        section("translations")
+        for language, t in report.translations.items():
+            text(f"[{language}] {t['status']}" + (f": {t['reason']}" if t.get("reason") else ""))
+            if t.get("tagline"):
+                text(f"  {t['tagline']}\n  {t['description']}")
+            for v in t.get("violations") or []:
+                text(f"  {v['severity'].upper()} {v['rule']} [{v['field']}]: {v['evidence']}")
 
 
 @main.command("rollback")

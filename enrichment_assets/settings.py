@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     llm_output_cost_per_mtok: float | None = Field(default=None, ge=0, description="USD per million output tokens (see `ENRICHMENT_LLM_INPUT_COST_PER_MTOK`)")
     llm_price_file: Path | None = Field(default=None, description="YAML/JSON file `{model: {input_per_mtok: .., output_per_mtok: ..}}`; wins over the two variables above")
     llm_reserve_output_tokens: int = Field(default=2000, ge=1, description="output tokens assumed when a request reserves its cost against the daily cap")
+    llm_estimate_output_tokens: int = Field(default=600, ge=1, description="output tokens per listing that `enrichment run --dry-run` assumes when the ledger has no `ok` profile call of the model yet")
     llm_timeout_s: float = Field(default=60.0, gt=0, description="timeout of one model request (seconds)")
     llm_max_retries: int = Field(default=6, ge=0, description="retries of transient errors (5xx, timeout, connection) per request while the provider looks healthy; 429s and waits for an open circuit do not count")
     llm_backoff_initial_s: float = Field(default=1.0, ge=0, description="first retry wait; doubles per retry, plus up to 1 s jitter")
