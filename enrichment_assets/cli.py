@@ -521,6 +521,34 @@ def print_listing_report(report) -> None:
                 text(f"  {v['severity'].upper()} {v['rule']} [{v['field']}]: {v['evidence']}")
 
 
+@main.command("export")
+@click.option("--organization", "organizations", multiple=True, help="Organization key (repeatable); default: all.")
+@click.option("--language", "languages", multiple=True, type=click.Choice(["en", "de", "fr", "es"]),
+              help="Text language (repeatable); default: every language (en: the profile itself).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file; default: standard output (jsonl and csv only).")
+def export_cmd(organizations: tuple[str, ...], languages: tuple[str, ...], fmt: str, out: Path | None) -> None:
+    """The published profiles: one row per listing and language, read from the database view
+    `published_profiles` (published, active, not quarantined, no ERROR violation)."""
+    from enrichment_assets.pipeline.export import write_export
+    from enrichment_assets.storage.published import load_published
+
+    if out is None and fmt == "parquet":
+        raise click.UsageError("--format parquet needs --out PATH")
+    engine = _engine()
+    try:
+        frame = load_published(engine, organizations, languages)
+    finally:
+        engine.dispose()
+    if out is None:
+        write_export(frame, fmt, click.get_binary_stream("stdout"))
+        return
+    written = write_export(frame, fmt, out)
+    click.echo(f"wrote {written} rows ({frame['external_id'].nunique() if len(frame) else 0} listings) to {out}",
+               err=True)
+
+
 @main.command("rollback")
 @click.option("--organization", required=True, help="Organization key.")
 @click.option("--external-id", "external_ids", multiple=True,
