@@ -549,6 +549,57 @@ def export_cmd(organizations: tuple[str, ...], languages: tuple[str, ...], fmt: 
                err=True)
 
 
+@main.command("doctor")
+@click.option("--no-ping", is_flag=True, help="Do not send the one-token request to the model.")
+@click.option("--json", "as_json", is_flag=True, help="The checks as JSON.")
+def doctor_cmd(no_ping: bool, as_json: bool) -> None:
+    """Check the set-up before a batch: database, Dagster instance, landing folder, prompt
+    files, each model (reachable, key, price, structured output) and alert URLs.
+
+    One PASS/WARN/FAIL line per check, with the fix. Exit code 1 when any check fails.
+    Keys are never printed.
+    """
+    import json
+
+    from pydantic import ValidationError
+
+    from enrichment_assets.definitions import default_resources
+    from enrichment_assets.llm.client import LLMClient
+    from enrichment_assets.pipeline import doctor
+
+    try:
+        current = settings.get_settings()
+    except ValidationError as exc:
+        console.print(f"[red]FAIL settings: {exc}[/red]", markup=True)
+        raise SystemExit(EXIT_FAILED) from None
+    checks = [doctor.check_database(current.database),
+              doctor.check_dagster(_instance, str(current.dagster_home_path)),
+              doctor.check_landing(current.landing_path),
+              doctor.check_prompts(current.prompts_path)]
+    try:
+        import dataclasses
+
+        llm_settings = default_resources()["llm"].llm_settings()
+        client = LLMClient(dataclasses.replace(llm_settings, budget_usd=None, token_budget=None))
+        checks += doctor.model_checks(client, ping=not no_ping)
+    except ValueError as exc:  # a fallback entry naming an unset KEY_ENV, a bad price file
+        checks.append(doctor.Check("model settings", doctor.FAIL, str(exc)[:300],
+                                   "fix ENRICHMENT_LLM_FALLBACK_MODELS / ENRICHMENT_LLM_PRICE_FILE"))
+    checks.append(doctor.check_alert_urls(current.alert_urls))
+    failed = [c for c in checks if c.status == doctor.FAIL]
+    if as_json:
+        click.echo(json.dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}, indent=2))
+    else:
+        colour = {doctor.PASS: "green", doctor.WARN: "yellow", doctor.FAIL: "red"}
+        for c in checks:
+            console.print(f"[{colour[c.status]}]{c.status.upper():4}[/{colour[c.status]}] ", end="")
+            console.print(f"{c.name}: {c.detail}" + (f"  -> fix: {c.fix}" if c.fix and c.status != doctor.PASS else ""),
+                          markup=False, highlight=False)
+        console.print(f"{len(checks) - len(failed)} of {len(checks)} checks passed")
+    if failed:
+        raise SystemExit(EXIT_FAILED)
+
+
 @main.command("rollback")
 @click.option("--organization", required=True, help="Organization key.")
 @click.option("--external-id", "external_ids", multiple=True,
