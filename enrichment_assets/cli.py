@@ -783,9 +783,61 @@ def confirm_removals_cmd(organization: str, sha256_prefix: str | None) -> None:
 
 
 @main.command("status")
-def status_cmd() -> None:
-    """The per-organization summary, scrape files needing attention, ignored landing entries."""
+@click.option("--json", "as_json", is_flag=True, help="The figures as JSON (for machines).")
+def status_cmd(as_json: bool) -> None:
+    """The per-organization summary, coverage, success rate, cost, quality bands, review
+    counts, scrape files needing attention and ignored landing entries.
+
+    Quality bands: excellent >= 85, good >= 70, fair >= 50, poor < 50 (rubric score 0-100).
+    """
+    if as_json:
+        import json
+
+        from enrichment_assets.pipeline.status import operations_overview, scrape_file_attention
+
+        engine = _engine()
+        try:
+            overview = operations_overview(engine)
+            files = scrape_file_attention(engine)
+        finally:
+            engine.dispose()
+        overview["files_needing_attention"] = json.loads(files.to_json(orient="records", date_format="iso"))
+        click.echo(json.dumps(overview, indent=2))
+        return
     print_status()
+    print_overview()
+
+
+def print_overview() -> None:
+    """Coverage, success rate, cost, quality bands and review counts per organization and in total."""
+    from enrichment_assets.pipeline.status import operations_overview
+
+    engine = _engine()
+    try:
+        overview = operations_overview(engine)
+    finally:
+        engine.dispose()
+    bands = list(overview["quality_bands"])
+    table = Table(title="coverage, cost and quality (bands: " + ", ".join(
+        f"{name} >= {lowest:g}" for name, lowest in overview["quality_bands"].items() if lowest) + ", poor below)")
+    columns = ["organization", "coverage", "success", "cost today", "cost total", *bands, "needs review",
+               "quarantined", "rejected lines", "quarantined files"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "organization" else "right", no_wrap=True)
+
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    def money(row: dict) -> tuple[str, str]:
+        suffix = f" (+{row['cost_unknown_calls']} unknown)" if row["cost_unknown_calls"] else ""
+        return f"${row['cost_today_usd']:.4f}", f"${row['cost_total_usd']:.4f}{suffix}"
+
+    for row in [*overview["organizations"], {**overview["totals"], "organization": "TOTAL"}]:
+        table.add_row(row["organization"], f"{row['published']}/{row['eligible']} ({share(row['coverage'])})",
+                      share(row["success_rate"]), *money(row), *[str(row["quality"][b]) for b in bands],
+                      str(row["needs_review"]), str(row["quarantined"]), str(row["rejected_lines"]),
+                      str(row["quarantined_files"]), style="bold" if row["organization"] == "TOTAL" else None)
+    console.print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover
