@@ -201,7 +201,33 @@ def effective_settings_metadata(settings: Settings | None = None) -> dict[str, s
         out[env_name(name)] = str(value)
     # alert URLs may carry tokens: only their number is shown
     out[env_name("alert_urls")] = f"{len(settings.alert_urls)} URL(s)"
+    # URLs may carry a password (postgresql://user:pw@host/db): shown without it
+    for name in ("database_url", "dagster_pg_url", "llm_api_base"):
+        if getattr(settings, name):
+            out[env_name(name)] = _hide_password(str(getattr(settings, name)))
     return out
+
+
+def _hide_password(url: str) -> str:
+    """``url`` with its password as ``***`` (any unparsable URL as a placeholder)."""
+    import sqlalchemy as sa
+
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - never show a URL we cannot redact
+        if "@" in url:
+            return "<url with credentials>"
+        return url
+
+
+def settings_markdown(settings: Settings | None = None) -> str:
+    """The effective settings as a markdown table (variable, value; secrets as (set)), for
+    the Dagster UI's metadata."""
+    rows = ["| variable | value |", "|---|---|"]
+    for name, value in effective_settings_metadata(settings).items():
+        escaped = value.replace("|", "\\|")
+        rows.append(f"| `{name}` | {escaped} |")
+    return "\n".join(rows)
 
 
 # ---------------------------------------------------------------------------------------
