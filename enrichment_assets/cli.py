@@ -326,6 +326,8 @@ def run_cmd(organizations: tuple[str, ...], wait_s: float | None, limit: int | N
     floor (ERROR check); 2 configuration refused (e.g. a budget with an unknown price);
     75 another run holds this home; 130 stopped by SIGTERM/SIGINT (answers in flight stored).
     """
+    if as_json and not dry_run:
+        raise click.UsageError("--json goes with --dry-run (for the state after a run: enrichment status --json)")
     if dry_run:
         print_dry_run(list(organizations) or None, force, limit, as_json)
         return

@@ -154,6 +154,7 @@ def _profile_and_save(engine: sa.Engine, landing: Path, organization: str, exter
     from enrichment_assets.pipeline.quality import score_organization
     from enrichment_assets.pipeline.raw import ingest_organization
     from enrichment_assets.pipeline.translations import translate_organization
+    from enrichment_assets.storage.locks import exclusive
     from enrichment_assets.storage.schema import quality_scores, translations, violations
 
     ingest_organization(engine, landing, organization)
@@ -163,8 +164,11 @@ def _profile_and_save(engine: sa.Engine, landing: Path, organization: str, exter
     def observe(listing, messages, call: CallResult) -> None:
         seen.update(listing=listing, messages=messages, call=call)
 
-    result = profile_organization(engine, organization, client, config, force=True, only={external_id},
-                                  observer=observe)
+    # the lock the llm_profiles asset takes: a run of this organization and this command
+    # never write the same listing at once
+    with exclusive(engine, f"model-stage:{organization}", wait_s=client.settings.deadline_s):
+        result = profile_organization(engine, organization, client, config, force=True, only={external_id},
+                                      observer=observe)
     if result.listings == 0:
         raise ListingNotFound(f"{organization}: no listing {external_id!r} in the database or the landing folder")
     row = load_profile_rows(engine, organization)[external_id]
