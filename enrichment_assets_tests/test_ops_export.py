@@ -146,3 +146,31 @@ def test_view_is_empty_before_anything_is_published(tmp_path: Path) -> None:
     assert frame.empty and list(frame.columns) == PUBLISHED_COLUMNS
     assert isinstance(frame, pd.DataFrame)
     engine.dispose()
+
+
+def test_a_later_batch_migration_on_sqlite_keeps_the_view_working(tmp_path: Path) -> None:
+    """A migration after 0007 that rebuilds llm_profiles (Alembic batch mode on SQLite) must
+    not fail on the view that names it (env.py turns on legacy_alter_table)."""
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    from enrichment_assets.storage.database import allow_renames_under_views
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = create_db_engine(url)
+    upgrade_to_head(engine)
+    engine.dispose()  # a new connection: the pragma lives per connection
+    engine = create_db_engine(url)
+    with engine.begin() as conn:
+        with pytest.raises(sa.exc.OperationalError, match="error in view published_profiles"):
+            with conn.begin_nested():
+                with Operations(MigrationContext.configure(conn)).batch_alter_table(
+                        "llm_profiles", recreate="always") as batch:
+                    batch.add_column(sa.Column("later_column", sa.Integer))
+        allow_renames_under_views(conn)
+        ops = Operations(MigrationContext.configure(conn))
+        with ops.batch_alter_table("llm_profiles", recreate="always") as batch:
+            batch.add_column(sa.Column("later_column", sa.Integer))
+    assert "later_column" in {c["name"] for c in sa.inspect(engine).get_columns("llm_profiles")}
+    assert load_published(engine).empty  # the view still reads the rebuilt table
+    engine.dispose()

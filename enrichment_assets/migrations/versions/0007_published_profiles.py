@@ -11,9 +11,10 @@ needs_review, model (that wrote the profile), translation_model (NULL for ``en``
 prompt_version, version (published version), updated_at (published at, or translated at).
 
 The view is SQL per dialect (JSON access differs). SQLite refuses to rename a table that a
-view names, so a later migration that batch-alters llm_profiles, normalized_records,
-quality_scores, translations or violations on SQLite must drop this view first and create it
-again after.
+view names, which Alembic's batch mode does when it rebuilds a table; ``env.py`` therefore
+turns on ``PRAGMA legacy_alter_table`` for migrations (``allow_renames_under_views``), so
+later migrations may batch-alter the tables this view reads. A migration that drops or
+renames a column the view uses must drop and create the view again.
 
 Revision ID: 0007_published_profiles
 Revises: 0006_model_stage
