@@ -544,7 +544,11 @@ def export_cmd(organizations: tuple[str, ...], languages: tuple[str, ...], fmt: 
     finally:
         engine.dispose()
     if out is None:
-        write_export(frame, fmt, click.get_binary_stream("stdout"))
+        import io
+
+        buffer = io.BytesIO()
+        write_export(frame, fmt, buffer)
+        click.echo(buffer.getvalue().decode("utf-8"), nl=False)
         return
     written = write_export(frame, fmt, out)
     click.echo(f"wrote {written} rows ({frame['external_id'].nunique() if len(frame) else 0} listings) to {out}",

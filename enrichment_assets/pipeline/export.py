@@ -63,7 +63,7 @@ def read_export(path: Path, fmt: str) -> pd.DataFrame:
     """Read an export back with pandas (``facts``/``profile`` as dicts again): the round trip
     the tests check and a website's importer can copy."""
     if fmt == "jsonl":
-        frame = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+        frame = pd.read_json(path, lines=True, dtype=False)
     elif fmt == "csv":
         frame = pd.read_csv(path, dtype={"external_id": str})
     else:
