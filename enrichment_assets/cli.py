@@ -208,15 +208,25 @@ def _restore_signal_handlers(previous: dict) -> None:
     STOP.clear()
 
 
+def run_config_for(limit: int | None, force: bool) -> dict:
+    """Run config of one organization's run: quiet console logs plus ``llm_profiles``'s
+    options (:class:`~enrichment_assets.assets.profiles.ProfileRunConfig`)."""
+    config: dict = {"limit": limit, "force": force}
+    return {**QUIET_RUN_CONFIG, "ops": {"llm_profiles": {"config": config}}}
+
+
 def run_organizations(organizations: list[str] | None = None, show_progress: bool = True,
-                      lock_wait_s: float | None = None) -> dict[str, OrgOutcome]:
+                      lock_wait_s: float | None = None, limit: int | None = None,
+                      force: bool = False) -> dict[str, OrgOutcome]:
     """Register new organizations and materialize every asset of the given partitions.
 
     ``organizations`` None means every organization with scrape files in the landing
     folder. One writer per home: the run holds the home's lock (a file lock on SQLite, an
     advisory lock on PostgreSQL) for its whole duration; every model call of the command
-    shares one client (one concurrency limit, one run budget). Returns organization ->
-    outcome.
+    shares one client (one concurrency limit, one run budget). ``limit``: at most that many
+    listings sent to the model over all organizations (quotas by
+    :func:`~enrichment_assets.pipeline.planning.run_quotas`); ``force``: send up-to-date
+    listings too. Returns organization -> outcome.
 
     Raises:
         click.UsageError: unknown organizations.
@@ -255,6 +265,7 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
             new = [o for o in selected if o not in known]
             if new:
                 instance.add_dynamic_partitions(orgs_def.name, new)
+            quotas = _quotas(engine, landing, selected, resources, force, limit)
             with run_scope():
                 resources["llm"].client_for_run(engine)  # the run's one client; checks the budget set-up
                 with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -266,7 +277,8 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
                         progress.update(task, description=f"materializing {org}")
                         result = dg.materialize(
                             [*all_assets, *all_checks], partition_key=org, instance=instance,
-                            resources=resources, raise_on_error=False, run_config=QUIET_RUN_CONFIG,
+                            resources=resources, raise_on_error=False,
+                            run_config=run_config_for(quotas.get(org), force),
                             tags={"enrichment/trigger": "cli"},
                         )
                         outcome[org] = _outcome(org, result)
@@ -283,31 +295,56 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
     return outcome
 
 
+def _quotas(engine, landing: Path, selected: list[str], resources: dict, force: bool,
+            limit: int | None) -> dict[str, int | None]:
+    from enrichment_assets.llm.prompts import load_prompt_config
+    from enrichment_assets.pipeline.planning import run_quotas
+
+    if limit is None:
+        return {}
+    configs = {org: load_prompt_config(org) for org in selected}
+    return run_quotas(engine, landing, selected, resources["llm"].effective_model, configs, force, limit)
+
+
 @main.command("run")
 @click.option("--organization", "organizations", multiple=True,
               help="Organization key (repeatable); default: every organization in the landing folder.")
 @click.option("--wait", "wait_s", type=float, default=None,
               help="Seconds to wait for another run on this home (default ENRICHMENT_RUN_LOCK_WAIT_S, 0).")
-def run_cmd(organizations: tuple[str, ...], wait_s: float | None) -> None:
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="Send at most N listings to the model in this run (round-robin over organizations in "
+                   "name order, external-id order within one); the rest wait for the next run.")
+@click.option("--force", is_flag=True, help="Send up-to-date listings too (still one row per listing).")
+@click.option("--dry-run", is_flag=True, help="No model call, no write: print per organization the listings "
+                                              "that would be sent, tokens and the estimated cost.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
+def run_cmd(organizations: tuple[str, ...], wait_s: float | None, limit: int | None = None, force: bool = False,
+            dry_run: bool = False, as_json: bool = False) -> None:
     """Register new organizations, materialize their partitions, print the summary.
 
     Exit codes: 0 all well; 1 a run failed or an organization's success rate is below the
     floor (ERROR check); 2 configuration refused (e.g. a budget with an unknown price);
     75 another run holds this home; 130 stopped by SIGTERM/SIGINT (answers in flight stored).
     """
+    if as_json and not dry_run:
+        raise click.UsageError("--json goes with --dry-run (for the state after a run: enrichment status --json)")
+    if dry_run:
+        print_dry_run(list(organizations) or None, force, limit, as_json)
+        return
     previous = _install_signal_handlers()
     try:
-        _run_and_report(organizations, wait_s)
+        _run_and_report(organizations, wait_s, limit=limit, force=force)
     finally:
         _restore_signal_handlers(previous)
 
 
-def _run_and_report(organizations: tuple[str, ...], wait_s: float | None) -> None:
+def _run_and_report(organizations: tuple[str, ...], wait_s: float | None, limit: int | None = None,
+                    force: bool = False) -> None:
     from enrichment_assets.llm.client import STOP, BudgetConfigError
     from enrichment_assets.storage.locks import LockHeld
 
     try:
-        outcome = run_organizations(list(organizations) or None, lock_wait_s=wait_s)
+        outcome = run_organizations(list(organizations) or None, lock_wait_s=wait_s, limit=limit, force=force)
     except LockHeld as exc:
         console.print(f"[red]{exc}[/red]\nwait for it to finish, or pass --wait SECONDS")
         raise SystemExit(EXIT_LOCKED) from None
@@ -331,6 +368,240 @@ def _run_and_report(organizations: tuple[str, ...], wait_s: float | None) -> Non
         checks = ", ".join(result.error_checks) or "-"
         console.print(f"[red]{result.organization}: run {'ok' if result.success else 'failed'}; ERROR checks: "
                       f"{checks}; failure classes: {classes}[/red]")
+    if failed:
+        raise SystemExit(EXIT_FAILED)
+
+
+def print_dry_run(organizations: list[str] | None, force: bool, limit: int | None, as_json: bool) -> None:
+    """``enrichment run --dry-run``: the plan of :func:`~enrichment_assets.pipeline.planning.plan_run`
+    (no model call, no Dagster run, no row written)."""
+    import dataclasses
+    import json
+
+    from enrichment_assets.definitions import default_resources
+    from enrichment_assets.llm.client import LLMClient
+    from enrichment_assets.llm.prompts import load_prompt_config
+    from enrichment_assets.pipeline.discovery import landing_organizations
+    from enrichment_assets.pipeline.planning import plan_run
+
+    landing = settings.landing_dir()
+    available = landing_organizations(landing, [])
+    selected = organizations or available
+    unknown = sorted(set(selected) - set(available))
+    if unknown:
+        raise click.UsageError(f"no scrape files in {landing} for organization(s): {', '.join(unknown)}")
+    llm_settings = dataclasses.replace(default_resources()["llm"].llm_settings(), budget_usd=None, token_budget=None)
+    client = LLMClient(llm_settings)  # only its model and prices are used: nothing is sent
+    engine = _engine()
+    try:
+        plan = plan_run(engine, landing, selected, client, {org: load_prompt_config(org) for org in selected},
+                        force=force, limit=limit, default_output_tokens=settings.get_settings().llm_estimate_output_tokens)
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(plan.as_dict(), indent=2, default=str))
+        return
+
+    def money(value: float | None) -> str:
+        return "unknown" if value is None else f"${value:.4f}"
+
+    table = Table(title=f"dry run: {plan.model} (no request sent, nothing written)")
+    for column in ("organization", "listings", "to send", "over limit", "up to date", "skipped", "input tokens",
+                   "expected output tokens", "estimated cost"):
+        table.add_column(column, justify="left" if column == "organization" else "right", no_wrap=True)
+    for o in plan.organizations:
+        table.add_row(o.organization, str(o.listings), str(len(o.send)), str(o.deferred), str(o.reused),
+                      str(o.skipped), str(o.input_tokens), str(o.output_tokens), money(o.cost_usd))
+    table.add_row("TOTAL", "", str(plan.send), "", "", "", str(plan.input_tokens), str(plan.output_tokens),
+                  money(plan.cost_usd), style="bold")
+    console.print(table)
+    for version, tokens in plan.output_tokens_per_listing.items():
+        console.print(f"expected output tokens per listing ({version}): {tokens:.0f} from "
+                      f"{plan.output_source[version]}")
+    if not plan.price_known:
+        console.print(f"[yellow]price of {plan.model} unknown: set ENRICHMENT_LLM_INPUT_COST_PER_MTOK and "
+                      "ENRICHMENT_LLM_OUTPUT_COST_PER_MTOK or ENRICHMENT_LLM_PRICE_FILE[/yellow]")
+    for o in plan.organizations:
+        if o.send:
+            shown = ", ".join(o.send[:20]) + (f", ... ({len(o.send) - 20} more)" if len(o.send) > 20 else "")
+            console.print(f"{o.organization}: {shown}", markup=False, highlight=False)
+
+
+@main.command("profile")
+@click.argument("organization")
+@click.argument("external_id")
+@click.option("--model", help="LiteLLM model string for this listing (default ENRICHMENT_LLM_MODEL).")
+@click.option("--save", is_flag=True, help="Store the result like a run would (profile, violations, quality "
+                                           "score, translations, ledger); default: write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def profile_cmd(organization: str, external_id: str, model: str | None, save: bool, as_json: bool) -> None:
+    """One listing end to end: rendered prompt, answer, parsed profile, rule violations with
+    evidence, quality components and translations.
+
+    Exit codes: 0 the profile is ok; 1 it failed, was quarantined or skipped.
+    """
+    import json
+
+    from enrichment_assets.definitions import default_resources
+    from enrichment_assets.llm.client import BudgetConfigError
+    from enrichment_assets.llm.prompts import load_prompt_config
+    from enrichment_assets.pipeline.single import ListingNotFound, profile_listing
+
+    llm = default_resources()["llm"]
+    if model:
+        llm = llm.model_copy(update={"model": model})
+    engine = _engine()
+    try:
+        client = llm.client_for_run(engine) if save else llm.client()
+        report = profile_listing(engine, settings.landing_dir(), organization, external_id, client,
+                                 load_prompt_config(organization), save=save)
+    except ListingNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    except BudgetConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise SystemExit(EXIT_CONFIG) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(report.__dict__, indent=2, default=str, ensure_ascii=False))
+    else:
+        print_listing_report(report)
+    if report.status != "ok":
+        raise SystemExit(EXIT_FAILED)
+
+
+def print_listing_report(report) -> None:
+    """Print a :class:`~enrichment_assets.pipeline.single.ListingReport` section by section."""
+    import json
+
+    from rich.rule import Rule
+
+    def section(title: str) -> None:
+        console.print(Rule(title))
+
+    def text(value: str) -> None:
+        console.print(value, markup=False, highlight=False)
+
+    text(f"{report.organization}/{report.external_id}: model {report.model}, prompt {report.prompt_version}"
+         + (" (saved)" if report.saved else " (nothing written)"))
+    if report.action != "send":
+        text(f"not sent: {report.status}: {report.reason}")
+        return
+    section("rendered prompt")
+    for message in report.messages or []:
+        text(f"[{message['role']}]\n{message['content']}")
+    section("answer")
+    call = report.call
+    cost = "unknown" if call.get("cost_usd") is None else f"${call['cost_usd']:.6f}"
+    text(f"model answered {call.get('model_answered')} (server: {call.get('model_used')}), "
+         f"{call.get('input_tokens')} input + {call.get('output_tokens')} output tokens, cost {cost}, "
+         f"{call.get('latency_ms')} ms, {call.get('attempts')} request(s), format {call.get('format_mode')}")
+    text(report.answer or "(no answer)")
+    section(f"status: {report.status}")
+    if report.reason:
+        text(report.reason)
+    if report.profile is not None:
+        section("parsed profile")
+        text(json.dumps(report.profile, indent=2, ensure_ascii=False))
+    section(f"rule violations ({len(report.violations)})")
+    for v in report.violations:
+        text(f"{v['severity'].upper():5} {v['rule']} [{v['field']}]: {v['evidence']}")
+    if report.quality is not None:
+        q = report.quality
+        section(f"quality {q['score']:.1f}" + (" (needs review)" if q["needs_review"] else ""))
+        for name, value in q["components"].items():
+            text(f"{name}: {value:.1f}")
+        for reason in q["reasons"]:
+            text(f"- {reason}")
+    if report.translations:
+        section("translations")
+        for language, t in report.translations.items():
+            text(f"[{language}] {t['status']}" + (f": {t['reason']}" if t.get("reason") else ""))
+            if t.get("tagline"):
+                text(f"  {t['tagline']}\n  {t['description']}")
+            for v in t.get("violations") or []:
+                text(f"  {v['severity'].upper()} {v['rule']} [{v['field']}]: {v['evidence']}")
+
+
+@main.command("export")
+@click.option("--organization", "organizations", multiple=True, help="Organization key (repeatable); default: all.")
+@click.option("--language", "languages", multiple=True, type=click.Choice(["en", "de", "fr", "es"]),
+              help="Text language (repeatable); default: every language (en: the profile itself).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file; default: standard output (jsonl and csv only).")
+def export_cmd(organizations: tuple[str, ...], languages: tuple[str, ...], fmt: str, out: Path | None) -> None:
+    """The published profiles: one row per listing and language, read from the database view
+    `published_profiles` (published, active, not quarantined, no ERROR violation)."""
+    from enrichment_assets.pipeline.export import write_export
+    from enrichment_assets.storage.published import load_published
+
+    if out is None and fmt == "parquet":
+        raise click.UsageError("--format parquet needs --out PATH")
+    engine = _engine()
+    try:
+        frame = load_published(engine, organizations, languages)
+    finally:
+        engine.dispose()
+    if out is None:
+        import io
+
+        buffer = io.BytesIO()
+        write_export(frame, fmt, buffer)
+        click.echo(buffer.getvalue().decode("utf-8"), nl=False)
+        return
+    written = write_export(frame, fmt, out)
+    click.echo(f"wrote {written} rows ({frame['external_id'].nunique() if len(frame) else 0} listings) to {out}",
+               err=True)
+
+
+@main.command("doctor")
+@click.option("--no-ping", is_flag=True, help="Do not send the one-token request to the model.")
+@click.option("--json", "as_json", is_flag=True, help="The checks as JSON.")
+def doctor_cmd(no_ping: bool, as_json: bool) -> None:
+    """Check the set-up before a batch: database, Dagster instance, landing folder, prompt
+    files, each model (reachable, key, price, structured output) and alert URLs.
+
+    One PASS/WARN/FAIL line per check, with the fix. Exit code 1 when any check fails.
+    Keys are never printed.
+    """
+    import json
+
+    from pydantic import ValidationError
+
+    from enrichment_assets.definitions import default_resources
+    from enrichment_assets.llm.client import LLMClient
+    from enrichment_assets.pipeline import doctor
+
+    try:
+        current = settings.get_settings()
+    except ValidationError as exc:
+        console.print(f"[red]FAIL settings: {exc}[/red]", markup=True)
+        raise SystemExit(EXIT_FAILED) from None
+    checks = [doctor.check_database(current.database),
+              doctor.check_dagster(_instance, str(current.dagster_home_path)),
+              doctor.check_landing(current.landing_path),
+              doctor.check_prompts(current.prompts_path)]
+    try:
+        import dataclasses
+
+        llm_settings = default_resources()["llm"].llm_settings()
+        client = LLMClient(dataclasses.replace(llm_settings, budget_usd=None, token_budget=None))
+        checks += doctor.model_checks(client, ping=not no_ping)
+    except ValueError as exc:  # a fallback entry naming an unset KEY_ENV, a bad price file
+        checks.append(doctor.Check("model settings", doctor.FAIL, str(exc)[:300],
+                                   "fix ENRICHMENT_LLM_FALLBACK_MODELS / ENRICHMENT_LLM_PRICE_FILE"))
+    checks.append(doctor.check_alert_urls(current.alert_urls))
+    failed = [c for c in checks if c.status == doctor.FAIL]
+    if as_json:
+        click.echo(json.dumps({"ok": not failed, "checks": [c.as_dict() for c in checks]}, indent=2))
+    else:
+        colour = {doctor.PASS: "green", doctor.WARN: "yellow", doctor.FAIL: "red"}
+        for c in checks:
+            console.print(f"[{colour[c.status]}]{c.status.upper():4}[/{colour[c.status]}] ", end="")
+            console.print(f"{c.name}: {c.detail}" + (f"  -> fix: {c.fix}" if c.fix and c.status != doctor.PASS else ""),
+                          markup=False, highlight=False)
+        console.print(f"{len(checks) - len(failed)} of {len(checks)} checks passed")
     if failed:
         raise SystemExit(EXIT_FAILED)
 
@@ -518,9 +789,61 @@ def confirm_removals_cmd(organization: str, sha256_prefix: str | None) -> None:
 
 
 @main.command("status")
-def status_cmd() -> None:
-    """The per-organization summary, scrape files needing attention, ignored landing entries."""
+@click.option("--json", "as_json", is_flag=True, help="The figures as JSON (for machines).")
+def status_cmd(as_json: bool) -> None:
+    """The per-organization summary, coverage, success rate, cost, quality bands, review
+    counts, scrape files needing attention and ignored landing entries.
+
+    Quality bands: excellent >= 85, good >= 70, fair >= 50, poor < 50 (rubric score 0-100).
+    """
+    if as_json:
+        import json
+
+        from enrichment_assets.pipeline.status import operations_overview, scrape_file_attention
+
+        engine = _engine()
+        try:
+            overview = operations_overview(engine)
+            files = scrape_file_attention(engine)
+        finally:
+            engine.dispose()
+        overview["files_needing_attention"] = json.loads(files.to_json(orient="records", date_format="iso"))
+        click.echo(json.dumps(overview, indent=2))
+        return
     print_status()
+    print_overview()
+
+
+def print_overview() -> None:
+    """Coverage, success rate, cost, quality bands and review counts per organization and in total."""
+    from enrichment_assets.pipeline.status import operations_overview
+
+    engine = _engine()
+    try:
+        overview = operations_overview(engine)
+    finally:
+        engine.dispose()
+    bands = list(overview["quality_bands"])
+    table = Table(title="coverage, cost and quality (bands: " + ", ".join(
+        f"{name} >= {lowest:g}" for name, lowest in overview["quality_bands"].items() if lowest) + ", poor below)")
+    columns = ["organization", "coverage", "success", "cost today", "cost total", *bands, "needs review",
+               "quarantined", "rejected lines", "quarantined files"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "organization" else "right", no_wrap=True)
+
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    def money(row: dict) -> tuple[str, str]:
+        suffix = f" (+{row['cost_unknown_calls']} unknown)" if row["cost_unknown_calls"] else ""
+        return f"${row['cost_today_usd']:.4f}", f"${row['cost_total_usd']:.4f}{suffix}"
+
+    for row in [*overview["organizations"], {**overview["totals"], "organization": "TOTAL"}]:
+        table.add_row(row["organization"], f"{row['published']}/{row['eligible']} ({share(row['coverage'])})",
+                      share(row["success_rate"]), *money(row), *[str(row["quality"][b]) for b in bands],
+                      str(row["needs_review"]), str(row["quarantined"]), str(row["rejected_lines"]),
+                      str(row["quarantined_files"]), style="bold" if row["organization"] == "TOTAL" else None)
+    console.print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover

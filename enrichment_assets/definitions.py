@@ -14,6 +14,18 @@ from enrichment_assets.resources.llm import LLMResource
 from enrichment_assets.resources.thresholds import CheckThresholds
 
 
+def with_settings_metadata(assets: list) -> list:
+    """``assets`` with the effective settings (non-secret; keys as ``(set)``) in each asset's
+    definition metadata (``enrichment/settings``), so the UI's asset pages show the
+    configuration this code location loaded with. Read when the definitions load: reload the
+    code location after changing the environment."""
+    from enrichment_assets.settings import settings_markdown
+
+    shown = dg.MetadataValue.md(settings_markdown())
+    return list(dg.map_asset_specs(lambda spec: spec.merge_attributes(metadata={"enrichment/settings": shown}),
+                                   assets))
+
+
 def default_resources() -> dict:
     """Resources on their embedded defaults, overridable through environment variables."""
     return {"database": DatabaseResource(), "llm": LLMResource(), "landing": LandingResource(),
@@ -21,7 +33,7 @@ def default_resources() -> dict:
 
 
 defs = dg.Definitions(
-    assets=all_assets,
+    assets=with_settings_metadata(all_assets),
     asset_checks=all_checks,
     jobs=[enrich_organization_job, reprofile_job],
     sensors=[new_scrape_sensor, check_alert_sensor, run_failure_alert_sensor],

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     llm_output_cost_per_mtok: float | None = Field(default=None, ge=0, description="USD per million output tokens (see `ENRICHMENT_LLM_INPUT_COST_PER_MTOK`)")
     llm_price_file: Path | None = Field(default=None, description="YAML/JSON file `{model: {input_per_mtok: .., output_per_mtok: ..}}`; wins over the two variables above")
     llm_reserve_output_tokens: int = Field(default=2000, ge=1, description="output tokens assumed when a request reserves its cost against the daily cap")
+    llm_estimate_output_tokens: int = Field(default=600, ge=1, description="output tokens per listing that `enrichment run --dry-run` assumes when the ledger has no `ok` profile call of the model yet")
     llm_timeout_s: float = Field(default=60.0, gt=0, description="timeout of one model request (seconds)")
     llm_max_retries: int = Field(default=6, ge=0, description="retries of transient errors (5xx, timeout, connection) per request while the provider looks healthy; 429s and waits for an open circuit do not count")
     llm_backoff_initial_s: float = Field(default=1.0, ge=0, description="first retry wait; doubles per retry, plus up to 1 s jitter")
@@ -201,7 +202,33 @@ def effective_settings_metadata(settings: Settings | None = None) -> dict[str, s
         out[env_name(name)] = str(value)
     # alert URLs may carry tokens: only their number is shown
     out[env_name("alert_urls")] = f"{len(settings.alert_urls)} URL(s)"
+    # URLs may carry a password (postgresql://user:pw@host/db): shown without it
+    for name in ("database_url", "dagster_pg_url", "llm_api_base"):
+        if getattr(settings, name):
+            out[env_name(name)] = _hide_password(str(getattr(settings, name)))
     return out
+
+
+def _hide_password(url: str) -> str:
+    """``url`` with its password as ``***`` (any unparsable URL as a placeholder)."""
+    import sqlalchemy as sa
+
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - never show a URL we cannot redact
+        if "@" in url:
+            return "<url with credentials>"
+        return url
+
+
+def settings_markdown(settings: Settings | None = None) -> str:
+    """The effective settings as a markdown table (variable, value; secrets as (set)), for
+    the Dagster UI's metadata."""
+    rows = ["| variable | value |", "|---|---|"]
+    for name, value in effective_settings_metadata(settings).items():
+        escaped = value.replace("|", "\\|")
+        rows.append(f"| `{name}` | {escaped} |")
+    return "\n".join(rows)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """``llm_profiles``: one adoption profile or one explicit status per listing."""
 
 import dagster as dg
+from pydantic import Field
 
 from enrichment_assets.assets._metadata import log_call_problems, md_table, percentile
 from enrichment_assets.assets.normalized import normalized_records
@@ -12,6 +13,15 @@ from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.llm import LLMResource
 from enrichment_assets.settings import get_settings
 from enrichment_assets.storage.locks import exclusive
+
+
+class ProfileRunConfig(dg.Config):
+    """Run options of ``llm_profiles`` (``enrichment run --limit/--force`` set them; the
+    launchpad accepts them too)."""
+
+    limit: int | None = Field(default=None, ge=0, description="send at most this many listings of the partition "
+                                                              "(external-id order); the rest wait for the next run")
+    force: bool = Field(default=False, description="send up-to-date listings too (still one row per listing)")
 
 
 def profiles_code_version() -> str:
@@ -35,13 +45,15 @@ def profiles_code_version() -> str:
         "quarantined attempt never replaces it. No placeholder text, ever."
     ),
 )
-def llm_profiles(context: dg.AssetExecutionContext, database: DatabaseResource,
+def llm_profiles(context: dg.AssetExecutionContext, config: ProfileRunConfig, database: DatabaseResource,
                  llm: LLMResource) -> dg.MaterializeResult:
     org = context.partition_key
+    options = config
     config = load_prompt_config(org)
     client = llm.client_for_run(database.engine)
     with exclusive(database.engine, f"model-stage:{org}", wait_s=client.settings.deadline_s):
-        result = profile_organization(database.engine, org, client, config)
+        result = profile_organization(database.engine, org, client, config, force=options.force,
+                                      limit=options.limit)
     if result.interrupted:
         raise dg.Failure(description=f"stopped by a signal: {result.interrupted} listings not started; "
                                      f"{result.written} answers stored", allow_retries=False)
@@ -59,6 +71,9 @@ def llm_profiles(context: dg.AssetExecutionContext, database: DatabaseResource,
         "success_rate": round(ok / eligible, 4) if eligible else 1.0,
         "failure_classes": dg.MetadataValue.json(result.failure_classes),
         "reused_without_call": result.reused,
+        "deferred_by_limit": result.deferred,
+        "limit": options.limit if options.limit is not None else "none",
+        "forced": options.force,
         "calls": result.calls,
         "retries": result.retries,
         "rate_limited": result.rate_limited,

@@ -7,6 +7,7 @@ from enrichment_assets.partitions import organizations
 from enrichment_assets.pipeline.raw import ingest_organization, rejection_counts
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.landing import LandingResource
+from enrichment_assets.settings import effective_settings_metadata
 
 
 @dg.asset(
@@ -45,4 +46,6 @@ def raw_records(context: dg.AssetExecutionContext, database: DatabaseResource,
         "rejections": md_table([{"reason": r} for r in result.rejection_reasons[:10]], 160),
         "file_problems": md_table([{"problem": p} for p in (result.quarantined + result.held + result.skipped)[:20]], 300),
         **database.describe(),
+        # the configuration this run used (secrets as (set)): what an operator checks first
+        "effective_settings": dg.MetadataValue.json(effective_settings_metadata()),
     })

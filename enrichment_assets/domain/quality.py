@@ -60,6 +60,8 @@ __all__ = [
     "sentence_key",
     "repeated_sentences",
     "score_profile",
+    "QUALITY_BANDS",
+    "quality_band",
 ]
 
 WEIGHTS: dict[str, float] = {
@@ -79,6 +81,22 @@ REVIEW_BELOW = 60.0
 """A score below this sets ``needs_review`` (our choice: the middle of the scale plus a
 margin, so a profile failing grounding completely (weight 0.35) and one more component is
 always reviewed)."""
+
+QUALITY_BANDS: tuple[tuple[str, float], ...] = (("excellent", 85.0), ("good", 70.0), ("fair", 50.0), ("poor", 0.0))
+"""Bands of the rubric score for ``enrichment status``: the lowest score of each band
+(excellent >= 85, good 70-<85, fair 50-<70, poor < 50). Our choice: a profile losing only
+completeness or a cliche stays excellent; one with a grounding gap (weight 0.35) drops at
+least a band; ``fair`` straddles :data:`REVIEW_BELOW`, so every ``poor`` profile is also
+flagged for review."""
+
+
+def quality_band(score: float) -> str:
+    """The :data:`QUALITY_BANDS` name of a 0-100 score."""
+    for name, lowest in QUALITY_BANDS:
+        if score >= lowest:
+            return name
+    return QUALITY_BANDS[-1][0]
+
 
 DESCRIPTION_WINDOW = (150, 1200)
 """Profile description length in characters that reads like a profile (our choice: under

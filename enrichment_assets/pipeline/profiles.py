@@ -25,7 +25,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from enrichment_assets.domain.grounding import assess_source, find_boilerplate
 from enrichment_assets.domain.hallucination import check_profile
 from enrichment_assets.domain.models import DogProfile, NormalizedListing, ProfileStatus
 from enrichment_assets.llm.client import CallResult, LLMClient
@@ -34,12 +33,12 @@ from enrichment_assets.pipeline.calls import (
     NO_CALL, call_accounting, call_status, ledger_row, record_calls, run_structured_calls, with_db_retry,
 )
 from enrichment_assets.pipeline.normalize import load_listings
+from enrichment_assets.pipeline.planning import (  # noqa: F401 - re-exported
+    FINAL_STATUSES, SEND, SKIP, decide_listings, is_up_to_date,
+)
 from enrichment_assets.storage.database import upsert, utcnow
 from enrichment_assets.storage.schema import llm_profiles, profile_versions, violations
 
-#: Statuses that stand until the listing, the prompt or the model changes.
-FINAL_STATUSES = frozenset({ProfileStatus.OK, ProfileStatus.QUARANTINED,
-                            ProfileStatus.INSUFFICIENT_SOURCE, ProfileStatus.NOT_A_DOG})
 #: ``violations.target`` of a quarantined attempt's findings (``profile``: the published one's).
 ATTEMPT_TARGET = "attempt"
 #: Columns of a row's published profile.
@@ -54,7 +53,8 @@ class ProfileResult:
     ``statuses`` counts the latest attempt of every listing (adds up to ``listings``
     minus ``interrupted``); ``published`` the listings with a published profile afterwards;
     ``models`` the configured models that answered in this run (the model mix);
-    ``failure_classes`` the error classes of the failed calls.
+    ``failure_classes`` the error classes of the failed calls; ``deferred`` the listings
+    that needed a profile but were over the run's ``--limit`` (left for the next run).
     """
 
     organization: str
@@ -74,24 +74,10 @@ class ProfileResult:
     newly_published: int = 0
     published: int = 0
     interrupted: int = 0
+    deferred: int = 0
     failures: list[str] = field(default_factory=list)
     failure_classes: dict[str, int] = field(default_factory=dict)
     preview: list[dict[str, Any]] = field(default_factory=list)
-
-
-def is_up_to_date(stored: dict[str, Any] | None, listing: NormalizedListing,
-                  prompt_version: str, model: str) -> bool:
-    """True when ``stored`` (a profile row) still stands for ``listing``: no call needed.
-
-    An answer written by a fallback model is not up to date: the requested model is asked
-    again on the next run.
-    """
-    if (stored is None or stored["status"] not in FINAL_STATUSES
-            or stored["content_hash"] != listing.content_hash
-            or stored["prompt_version"] != prompt_version or stored["model_requested"] != model):
-        return False
-    answered = stored.get("model_answered")
-    return stored["status"] not in (ProfileStatus.OK, ProfileStatus.QUARANTINED) or answered in (None, model)
 
 
 def _base_row(organization: str, listing: NormalizedListing, prompt_version: str, model: str) -> dict[str, Any]:
@@ -146,8 +132,19 @@ def profile_organization(
     client: LLMClient,
     config: PromptConfig,
     on_progress: Callable[[int], None] | None = None,
+    force: bool = False,
+    limit: int | None = None,
+    only: set[str] | None = None,
+    observer: Callable[[NormalizedListing, list[dict[str, str]], CallResult], None] | None = None,
 ) -> ProfileResult:
     """Profile every listing of ``organization`` that needs it; store each answer as it arrives.
+
+    Which listings are sent: :func:`~enrichment_assets.pipeline.planning.decide_listings`
+    (``force`` sends up-to-date listings too). ``limit`` sends at most that many (the first in
+    external-id order); the others that need a profile are left untouched for the next run
+    (counted in ``deferred``). ``only`` restricts the stage to those external ids (other
+    listings are neither sent nor counted). ``observer(listing, messages, call)`` sees each
+    finished call before it is stored (``enrichment profile``).
 
     Returns counts per status, calls, retries, tokens, cost, latencies and the model mix of
     the calls made in this run. Every call that sent a request is appended to the
@@ -166,29 +163,34 @@ def profile_organization(
     versions = _latest_versions(engine, organization)
     prompt_version = config.prompt_version
     model = client.settings.model
-    boilerplate = list(config.boilerplate) + find_boilerplate([l.description for l in listings])
-    result = ProfileResult(organization=organization, listings=len(listings))
+    decisions = decide_listings(listings, stored, config, model, force=force)  # boilerplate: all listings
+    if only is not None:
+        decisions = [d for d in decisions if d.listing.external_id in only]
+    result = ProfileResult(organization=organization, listings=len(decisions))
     rows: list[dict[str, Any]] = []
     to_call: list[tuple[NormalizedListing, dict[str, Any], str]] = []
     statuses: Counter[str] = Counter()
-    for listing in listings:
-        previous = stored.get(listing.external_id)
-        if is_up_to_date(previous, listing, prompt_version, model):
+    for decision in decisions:
+        listing = decision.listing
+        if decision.action == SEND:
+            if limit is not None and len(to_call) >= limit:
+                result.deferred += 1
+                previous = stored.get(listing.external_id)
+                if previous is not None:
+                    statuses[previous["status"]] += 1
+                if on_progress:
+                    on_progress(1)
+                continue
+            to_call.append((listing, _base_row(organization, listing, prompt_version, model), decision.usable_text))
+            continue
+        if decision.action != SKIP:
             result.reused += 1
-            statuses[previous["status"]] += 1
+            statuses[decision.status] += 1
             if on_progress:
                 on_progress(1)
             continue
         row = _base_row(organization, listing, prompt_version, model)
-        if listing.species not in ("dog", "unknown"):
-            row.update(status=ProfileStatus.NOT_A_DOG.value, reason=f"species is {listing.species!r}")
-        else:
-            assessment = assess_source(listing, boilerplate, config.min_source_chars)
-            if not assessment.sufficient:
-                row.update(status=ProfileStatus.INSUFFICIENT_SOURCE.value, reason=assessment.reason)
-            else:
-                to_call.append((listing, row, assessment.usable_text))
-                continue
+        row.update(status=decision.status, reason=decision.reason)
         statuses[row["status"]] += 1
         rows.append(row)
         if on_progress:
@@ -200,8 +202,12 @@ def profile_organization(
     models: Counter[str] = Counter()
     failure_classes: Counter[str] = Counter()
 
+    conversations = [render_profile_messages(l, config, description=text) for l, _, text in to_call]
+
     def store(index: int, call: CallResult) -> None:
         listing, row, _ = to_call[index]
+        if observer is not None:
+            observer(listing, conversations[index], call)
         if call.interrupted:
             result.interrupted += 1
             return
@@ -268,8 +274,7 @@ def profile_organization(
             failure_classes[call.error_class or "unknown"] += 1
             result.failures.append(f"{listing.external_id}: {call.error_class}: {call.error}")
 
-    run_structured_calls(client, [render_profile_messages(l, config, description=text) for l, _, text in to_call],
-                         DogProfile, "profile", on_progress, on_result=store)
+    run_structured_calls(client, conversations, DogProfile, "profile", on_progress, on_result=store)
     result.statuses = dict(statuses)
     result.models = dict(models)
     result.failure_classes = dict(failure_classes)

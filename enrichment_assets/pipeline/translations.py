@@ -60,8 +60,12 @@ def translate_organization(
     client: LLMClient,
     config: PromptConfig,
     on_progress: Callable[[int], None] | None = None,
+    only: set[str] | None = None,
 ) -> TranslationResult:
     """Translate every published profile into each target language of ``config``.
+
+    ``only``: restrict the stage to those external ids (``enrichment profile --save``);
+    the other listings' translations are left as they are.
 
     Profiles that violate an ERROR hallucination rule are not translated: their rows are
     stored with status ``blocked_by_check`` and the rules named in the reason.
@@ -73,6 +77,7 @@ def translate_organization(
         stored = {
             (r["external_id"], r["language"]): dict(r)
             for r in conn.execute(sa.select(translations).where(translations.c.organization == organization)).mappings()
+            if only is None or r["external_id"] in only
         }
     from enrichment_assets.settings import get_settings
 
@@ -88,7 +93,7 @@ def translate_organization(
     wanted: set[tuple[str, str]] = set()
     for external_id, published in sorted(load_published_profiles(engine, organization).items()):
         listing = listings.get(external_id)
-        if listing is None:
+        if listing is None or (only is not None and external_id not in only):
             continue
         for language in languages:
             wanted.add((external_id, language))

@@ -104,6 +104,18 @@ def current_revision(engine: sa.Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def allow_renames_under_views(conn: sa.Connection) -> None:
+    """On SQLite, let migrations rebuild tables that a view names.
+
+    Alembic's batch mode (SQLite) copies a table, drops it and renames the copy; since SQLite
+    3.26 the rename fails while a view (``published_profiles``) names the dropped table
+    ("error in view ...: no such table"). ``PRAGMA legacy_alter_table=ON`` renames without
+    that check, and the view reads the rebuilt table by name afterwards. No-op elsewhere.
+    """
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA legacy_alter_table=ON")
+
+
 def upgrade_to_head(engine: sa.Engine) -> bool:
     """Apply pending Alembic migrations; return True when something was applied.
 
