@@ -58,6 +58,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from enrichment_assets import lexicon
 from enrichment_assets.domain.models import DogProfile, TranslatedProfileText
 from enrichment_assets.domain.prefilter import required_keywords as _required_keywords
 from enrichment_assets.llm.prompts import LISTING_TAG, PROFILE_TAG, parse_data_block
@@ -1287,13 +1288,8 @@ def _labels(hits: list[_Hit], limit: int) -> list[str]:
 # =======================================================================================
 
 def _present(value: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, float) and math.isnan(value):
-        return False
-    if isinstance(value, str) and value.strip().lower() in {"", "nan", "none", "null", "unknown", "n/a", "na"}:
-        return False
-    return True
+    """False for ``None``, NaN and a string that states nothing (:func:`lexicon.is_missing`)."""
+    return not lexicon.is_missing(value)
 
 
 def _text_fact(facts: Mapping[str, Any], key: str) -> str | None:
@@ -1341,8 +1337,10 @@ class _Facts:
     vaccinated: str | None
 
 
-_MIXED_ONLY_BREEDS = frozenset({"mixed breed", "mixed", "mix", "mixed-breed", "mischling", "crossbreed",
-                                "cross breed", "mongrel", "mutt"})
+@lexicon.cached
+def _mixed_only_breeds() -> frozenset[str]:
+    """Breed texts that only say "mixed" (the normalizer's ``normalizer.mix`` words)."""
+    return frozenset(w.casefold() for w in lexicon.words("normalizer", "mix"))
 
 
 def _facts_of(facts: Mapping[str, Any]) -> _Facts:
@@ -1354,7 +1352,7 @@ def _facts_of(facts: Mapping[str, Any]) -> _Facts:
     breed = _text_fact(facts, "breed")
     mixed = facts.get("mixed_breed") is True or (
         isinstance(facts.get("mixed_breed"), str) and str(facts.get("mixed_breed")).lower() in {"true", "yes"})
-    if breed and breed.lower() in _MIXED_ONLY_BREEDS:
+    if breed and breed.casefold().replace("-", " ") in _mixed_only_breeds():
         breed, mixed = None, True
     if breed and re.search(r"\b(?:mix|mixed|mischling|cross)\b", breed, re.IGNORECASE):
         mixed = False  # the breed text already says so; do not add "mix" twice
