@@ -92,6 +92,8 @@ def use_directory(path: Path | None = None) -> None:
         cache.cache_clear()
 
 _LANGUAGE_STEM = re.compile(r"[a-z]{2,3}")
+# libyaml's safe loader when PyYAML was built with it (about 10x faster), else PyYAML's own.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def language_files(directory: Path | None = None) -> list[Path]:
@@ -107,7 +109,7 @@ def languages(directory: Path | None = None) -> tuple[str, ...]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: top level must be a mapping")
     _check_terms(data, path.name)
