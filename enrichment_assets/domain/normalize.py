@@ -25,7 +25,6 @@ import math
 import re
 from datetime import date, datetime, timezone
 from fractions import Fraction
-from functools import cache as functools_cache
 from functools import lru_cache
 from typing import Any
 
@@ -101,6 +100,8 @@ class _Vocabulary:
         self.unknown = lexicon.missing_words()
         self.particles = frozenset(lexicon.data_file("breeds").get("particles") or [])
         mix = sorted(words("normalizer", "mix"), key=len, reverse=True)
+        suffixes = "|".join(f"-?{re.escape(w)}" for w in words("normalizer", "mix_suffixes")) or r"(?!x)x"
+        self.mix_suffix_re = re.compile(rf"(?<=\w{{3}})(?:{suffixes})$", re.IGNORECASE)
         self.mix_re = re.compile(r"(?<![^\s\-])(?:" + "|".join(re.escape(t) for t in mix) + r")(?![^\s\-])",
                                  re.IGNORECASE)
         self.pure_re = re.compile(
@@ -120,6 +121,8 @@ class _Vocabulary:
         )
         self.fillers = sorted(words("normalizer", "age_fillers"), key=len, reverse=True)
         self.stages = frozenset(words("normalizer", "age_stages"))
+        range_words = "".join(f"|{re.escape(w)}" for w in words("normalizer", "range_words"))
+        self.age_range_re = re.compile(rf"\d+(?:[.,]\d+)?\s*(?:-|–{range_words})\s*\d+", re.IGNORECASE)
         breaks = "|".join(re.escape(w) for w in words("normalizer", "clause_breaks"))
         self.clause_split_re = re.compile(rf"[.!?;\n,()]+|\s+(?:{breaks})\s+", re.IGNORECASE)
         self.blocker_re = re.compile("|".join(words("normalizer", "status_blocker_regexes")), re.IGNORECASE)
@@ -258,9 +261,6 @@ def parse_species(text: str | None) -> str:
     return found.pop() if len(found) == 1 else "unknown"
 
 
-_MIX_SUFFIX_RE = re.compile(r"(?<=\w{3})(?:-?mix|-?mischling)$", re.IGNORECASE)
-
-
 def _recase(name: str) -> str:
     if not (name.islower() or name.isupper()):
         return name  # the source gave case information (German names): keep it
@@ -273,7 +273,7 @@ def _recase(name: str) -> str:
     return " ".join(words)
 
 
-@functools_cache
+@lexicon.cached
 def _breed_names() -> dict[str, str]:
     """Folded breed name -> standard English name, from ``lexicon/breeds.yaml`` (FCI
     nomenclature plus colloquial and general type names)."""
@@ -330,7 +330,7 @@ def parse_breed(text: str | None) -> tuple[str | None, bool | None]:
     breeds: list[str] = []
     for part in vocabulary.breed_split_re.split(cleaned):
         part, n_mix = vocabulary.mix_re.subn(" ", part)
-        part, n_suffix = _MIX_SUFFIX_RE.subn("", part.strip())
+        part, n_suffix = vocabulary.mix_suffix_re.subn("", part.strip())
         if n_mix or n_suffix:
             mixed = True
         part = re.sub(r"\s+", " ", part).strip(" -.,;:")
@@ -415,7 +415,6 @@ def parse_size(text: str | None) -> str:
 # Age
 # ---------------------------------------------------------------------------------------
 
-_AGE_RANGE_RE = re.compile(r"\d+(?:[.,]\d+)?\s*(?:-|–|to|bis)\s*\d+", re.IGNORECASE)
 _DAYS_PER_MONTH = Fraction(36525, 1200)  # 365.25 / 12
 
 
@@ -442,7 +441,7 @@ def parse_age_text(text: str | None) -> tuple[int | None, bool]:
     vocabulary = _vocabulary()
     if not key or key in vocabulary.unknown:
         return None, False
-    if _AGE_RANGE_RE.search(key):
+    if vocabulary.age_range_re.search(key):
         return None, True
     total = Fraction(0)
     matched = False
@@ -625,7 +624,7 @@ def content_hash(fields: dict[str, Any] | NormalizedListing) -> str:
 _NAME_TOKEN_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 
 
-@functools_cache
+@lexicon.cached
 def _name_vocabulary() -> tuple[frozenset[str], frozenset[str], frozenset[str], re.Pattern[str]]:
     """(title words, not-names, placeholders, trigger pattern) from the lexicon files."""
     title = frozenset(lexicon.fold(w) for w in lexicon.lookup("title_words") or [])
@@ -634,7 +633,9 @@ def _name_vocabulary() -> tuple[frozenset[str], frozenset[str], frozenset[str], 
     triggers = [t for t in lexicon.lookup("name_triggers") or []]
     alternation = "|".join(t[3:] if t.startswith("re:") else r"\s+".join(map(re.escape, t.split()))
                            for t in sorted(triggers, key=len, reverse=True))
-    trigger_re = re.compile(rf"(?<!\w)(?i:{alternation})[\s:,!-]+(?P<name>[A-ZÄÖÜ][^\W\d_]+)")
+    # capital letters: A-Z and the capitals of the transliterated letters (Ä, Ö, Ü)
+    capitals = "A-Z" + "".join(sorted(c.upper() for c in lexicon.transliteration() if len(c.upper()) == 1))
+    trigger_re = re.compile(rf"(?<!\w)(?i:{alternation})[\s:,!-]+(?P<name>[{capitals}][^\W\d_]+)")
     return title, not_names, placeholders, trigger_re
 
 

@@ -542,6 +542,13 @@ def _mixed_only_breeds() -> frozenset[str]:
     return frozenset(w.casefold() for w in lexicon.words("normalizer", "mix"))
 
 
+@lexicon.cached
+def _mix_word_re() -> re.Pattern[str]:
+    """A mix word inside a breed text ("Labrador mix"): the ``normalizer.mix`` words."""
+    words = sorted(lexicon.words("normalizer", "mix"), key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+
+
 def _facts_of(facts: Mapping[str, Any]) -> _Facts:
     raw_name = facts.get("name")
     # The name is kept exactly (only line breaks and tabs become spaces).
@@ -553,7 +560,7 @@ def _facts_of(facts: Mapping[str, Any]) -> _Facts:
         isinstance(facts.get("mixed_breed"), str) and str(facts.get("mixed_breed")).lower() in {"true", "yes"})
     if breed and breed.casefold().replace("-", " ") in _mixed_only_breeds():
         breed, mixed = None, True
-    if breed and re.search(r"\b(?:mix|mixed|mischling|cross)\b", breed, re.IGNORECASE):
+    if breed and _mix_word_re().search(breed):
         mixed = False  # the breed text already says so; do not add "mix" twice
     age = _number_fact(facts, "age_months")
     size = _text_fact(facts, "size")
