@@ -1,10 +1,19 @@
 """The one vocabulary: a data file per language, read by every part that reads words.
 
 ``<lang>.yaml`` (ISO 639-1 stem: ``en.yaml``, ``de.yaml``) holds a language's words for the
-normalizer, the stated-facts parser, grounding, the offline model, the hallucination rules
-and the quality rubric; ``breeds.yaml`` holds breed names (FCI nomenclature plus colloquial
-names), shared by all languages. Adding a language is adding a ``<lang>.yaml`` file: every
-reader merges all language files (or picks one by language code) through this module.
+normalizer (``normalizer``, ``missing_words``, ``booleans``), the stated-facts parser,
+grounding and the sentence splitter (``sentences``, ``grounding``), the offline model
+(``offline_model``), the hallucination rules and the quality rubric (``rubric``);
+``breeds.yaml`` holds breed names (FCI nomenclature plus colloquial names) and
+``shared.yaml`` the language-independent tables (serialized nulls, "not known" symbols,
+boolean spellings, the e-mail pattern, null-word and placeholder patterns). Adding a
+language is adding a ``<lang>.yaml`` file: every reader merges all language files (or
+picks one by language code) through this module.
+
+Readers compile what they need once (:func:`cached`); :func:`use_directory` points every
+reader at another folder (e.g. the packaged files plus a new language) and drops what
+was compiled. :func:`missing_words` / :func:`is_missing` are the one answer to "does this
+value state nothing?".
 
 Merging (:func:`merged`): files are read in name order; mappings merge key by key, lists
 are concatenated (duplicates dropped), a scalar of a later file replaces an earlier one.
