@@ -289,3 +289,23 @@ def test_a_new_language_file_reaches_the_rules_in_a_fresh_process(tmp_path: Path
                          cwd=PACKAGE.parent)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["no", "no"]
+
+
+def test_one_answer_to_is_this_value_missing() -> None:
+    # the normalizer, the offline model and the rubric read the same missing words (one
+    # set instead of six); the prompt drops the serialized nulls among them
+    from enrichment_assets.domain import normalize, quality
+    from enrichment_assets.llm import offline, prompts
+
+    words = lexicon.missing_words()
+    assert {"unknown", "unbekannt", "k.a.", "n/a", "-", "?", "none", "nan", "null", "undefined"} <= words
+    for word in sorted(words):
+        for spelling in (word, word.upper(), f"  {word} "):
+            assert lexicon.is_missing(spelling)
+            assert normalize.parse_breed(spelling) == (None, None), spelling
+            assert normalize.parse_species(spelling) == "unknown", spelling
+            assert not offline._present(spelling), spelling
+            assert not quality._is_filled(spelling), spelling
+    for null in lexicon.null_words():
+        assert not prompts._present(null.capitalize())
+    assert prompts._present("Unbekannt Street 1") and not lexicon.is_missing("Bello")
