@@ -8,7 +8,8 @@ contact line) and each size, it times
 
 * ``grounding.split_sentences``,
 * ``grounding.assess_source`` (sentence spans, boilerplate, contact-line filter),
-* ``offline.split_sentences`` (the offline model's splitter),
+* ``offline.split_sentences`` (since issue 8 the same function as
+  ``grounding.sentence_spans``: the project has one splitter; kept as its own row),
 * the profile stage's text processing for one listing: ``assess_source`` +
   ``render_profile_messages`` (what ``pipeline/profiles.py`` does before a model call),
 

@@ -11,22 +11,24 @@ about the dog; a model fed with them writes profiles about the shelter. This mod
   threshold ``min_source_chars`` = 150 is the production system's experience, see
   ``PromptConfig.min_source_chars``).
 
-The word lists are module constants (data, one entry per language).
+The words are the lexicon's (``enrichment_assets/lexicon``: sections ``sentences`` and
+``grounding`` of each ``<lang>.yaml``, ``contact_regexes`` of ``shared.yaml``).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from enrichment_assets import lexicon
 from enrichment_assets.domain.models import NormalizedListing
 from enrichment_assets.domain.prefilter import fold, required_keywords
 
 __all__ = [
-    "ABBREVIATIONS",
-    "CONTACT_PATTERNS",
+    "contact_patterns",
     "SourceAssessment",
     "split_sentences",
     "sentence_spans",
@@ -42,35 +44,22 @@ __all__ = [
 # Sentence splitting
 # ---------------------------------------------------------------------------------------
 
-ABBREVIATIONS: dict[str, tuple[str, ...]] = {
-    # A "." after these never ends a sentence (lower-case, with the dot).
-    "de": ("z.b.", "ca.", "bzw.", "usw.", "d.h.", "u.a.", "o.ä.", "u.u.", "v.a.", "z.t.",
-           "evtl.", "ggf.", "inkl.", "zzgl.", "bspw.", "sog.", "vgl.", "geb.", "tel.",
-           "str.", "hr.", "fr.", "mind.", "max.", "min.", "ggü.", "gem.", "lt.", "allg.",
-           "entspr.", "insb.", "jhd.", "jh.", "std.", "nr.", "abs.", "abt.", "dt.",
-           "urspr.", "zw.", "e.v.", "mio.", "tsd."),
-    "en": ("e.g.", "i.e.", "approx.", "appr.", "mr.", "mrs.", "ms.", "dr.", "st.", "vs.",
-           "mt.", "jr.", "sr.", "inc.", "ltd.", "co.", "est.", "yrs.", "yr.", "mths.",
-           "mth.", "mos.", "wks.", "no.", "tel.", "ph.", "hp.", "dob.", "apt.", "ave.",
-           "rd.", "jl.", "jln.", "tmn."),
-}
+class _SplitterWords:
+    """The splitter's words, from the lexicon: ``sentences.abbreviations`` (with the dot,
+    lower case), the month names of ``stated_facts.months``, ``sentences.ordinal_context``
+    (words before "<number>." that make the number a German ordinal: "am 3. Tag")."""
 
-MONTH_NAMES: tuple[str, ...] = (
-    "januar", "jänner", "februar", "märz", "april", "mai", "juni", "juli", "august",
-    "september", "oktober", "november", "dezember", "january", "february", "march", "may",
-    "june", "july", "october", "december",
-)
+    def __init__(self) -> None:
+        self.abbreviations = frozenset(a.lower() for a in lexicon.words("sentences", "abbreviations"))
+        self.months = frozenset(m.lower() for m in lexicon.mapping("stated_facts", "months"))
+        self.ordinal_context = frozenset(w.lower() for w in lexicon.words("sentences", "ordinal_context"))
 
-# Words before "<number>." that make the number a German ordinal ("am 3. Tag").
-ORDINAL_CONTEXT: tuple[str, ...] = (
-    "am", "im", "zum", "zur", "vom", "seit", "ab", "bis", "dem", "den", "der", "die", "das",
-    "des", "ihr", "ihre", "ihrem", "ihren", "ihrer", "sein", "seine", "seinem", "seinen",
-    "seiner", "jedes", "jeden", "jedem", "jede", "ins", "ans", "beim",
-)
 
-_ABBREVIATIONS = frozenset(a for terms in ABBREVIATIONS.values() for a in terms)
-_MONTHS = frozenset(MONTH_NAMES)
-_ORDINAL_CONTEXT = frozenset(ORDINAL_CONTEXT)
+@lexicon.cached
+def _splitter_words() -> _SplitterWords:
+    return _SplitterWords()
+
+
 # Linear by construction (issue 9): a terminator run is matched once, from its start (the
 # look-behind), without backtracking (possessive quantifiers), so a long run of full stops
 # is not rescanned from every position.
@@ -123,16 +112,17 @@ def _ends_sentence(text: str, dot_at: int, end: int, token: str) -> bool:
     if word_start == 0 and lo > 0:
         return True  # a word longer than the window: no abbreviation
     word = text[word_start:dot_at + 1].lstrip("(\"'„“»[").lower()
-    if word in _ABBREVIATIONS or _INITIALISM_RE.match(word):
+    vocabulary = _splitter_words()
+    if word in vocabulary.abbreviations or _INITIALISM_RE.match(word):
         return False
     if len(word) == 2 and word[0].isalpha():
         return False  # an initial or a spaced abbreviation: "J. Smith", "z. B.", "d. h."
     if re.fullmatch(r"\d{1,2}\.", word):
         next_word = _LETTERS_RE.match(text, rest_at, rest_at + _WORD_WINDOW)
-        if next_word and next_word.group(0).lower() in _MONTHS:
+        if next_word and next_word.group(0).lower() in vocabulary.months:
             return False  # "am 25. September"
         before = _word_before(text, word_start)
-        if before and before.lower().strip("(\"'„") in _ORDINAL_CONTEXT:
+        if before and before.lower().strip("(\"'„") in vocabulary.ordinal_context:
             return False  # "im 3. Lebensjahr"
     return True
 
@@ -158,10 +148,11 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 def split_sentences(text: str) -> list[str]:
     """Split German or English ``text`` into sentences (each stripped, original spacing).
 
-    A sentence ends at ``.``, ``!``, ``?``, ``…`` (with trailing quotes or brackets)
-    followed by whitespace and a character that is not lower case, at ``。！？``, and at
-    every line break. A ``.`` does not end a sentence after an abbreviation in
-    :data:`ABBREVIATIONS` ("z.B.", "ca.", "bzw.", "e.g."), after an initialism ("d.h."),
+    The project's one sentence splitter (the rules, the rubric, the instruction filter and
+    the offline model all use it). A sentence ends at ``.``, ``!``, ``?``, ``…`` (with
+    trailing quotes or brackets) followed by whitespace and a character that is not lower
+    case, at ``。！？``, and at every line break. A ``.`` does not end a sentence after an
+    abbreviation of the lexicon's ``sentences.abbreviations`` ("z.B.", "ca.", "bzw.", "e.g."), after an initialism ("d.h."),
     after a single letter ("J. Smith", "z. B."), or after a German ordinal ("am 25. September",
     "im 3. Lebensjahr"). Times and dates ("13:00", "25.02.2017") have no space after the
     mark and never split.
@@ -212,55 +203,42 @@ def find_boilerplate(
 # Contact lines
 # ---------------------------------------------------------------------------------------
 
-_CONTACT_VERBS = (r"(?:contact|call|whats\s*app|wechat|sms|text|e-?mail|message|msg|pm|dm"
-                  r"|ring|reach)")
-
-CONTACT_PATTERNS: dict[str, tuple[str, ...]] = {
-    "any": (
-        # e-mail address; tried only where a run of address characters starts and without
-        # backtracking, so a long word is scanned once (issue 9: 16 KB took 7.6 s)
-        r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)++",
-    ),
-    "en": (
-        rf"\b(?:pls|plz|please|kindly|pm|dm|do|can|may|feel\s+free\s+to|"
-        rf"(?:do\s+not|don'?t)\s+hesitate\s+to)\s*,?\s*{_CONTACT_VERBS}\b",
-        rf"^\W*{_CONTACT_VERBS}\b(?!\s+(?:with|of|to)\b)",
-        rf"\b{_CONTACT_VERBS}\s+(?:me|us|our|the\s+(?:owner|rescuer|number|person)|at|via"
-        r"|on\s+\+?\d)\b",
-        r"\binterested\b.{0,60}\b(?:contact|call|whats\s*app|sms|text|e-?mail|pm|dm)\b",
-        r"\b(?:contact|phone|mobile|hp|tel|whats\s*app|wechat)\s*(?:no\.?|number|num"
-        r"|details?|person|info)?\s*[:：]",
-        r"\bcontact\s+(?:number|no|details?|person|info)\b",
-    ),
-    "de": (
-        r"\btelefon\w*", r"\btel\.", r"\bvermittlungszeit\w*", r"\bhandy(?:nummer)?\b",
-        r"\brufnummer\b", r"\bansprechpartner\w*", r"\bsprechzeiten\b",
-        r"\bkontakt\s*(?:aufnehmen|aufzunehmen|daten|formular|person)\b",
-        r"\bkontaktieren\b", r"\bmelden\s+sie\s+sich\b", r"\brufen\s+sie\b", r"\banrufen\b",
-        r"\bper\s+e-?mail\b", r"\be-?mail\s+an\b",
-    ),
-    "ms": (r"\bhubungi\b",),
-    "zh": (r"联系|联络|聯絡|聯繫|电话|電話|微信",),
-}
-
-_CONTACT_RE = re.compile(
-    "|".join(f"(?:{p})" for terms in CONTACT_PATTERNS.values() for p in terms),
-    re.IGNORECASE | re.MULTILINE,
-)
-
-
-
-def _contact_keywords() -> frozenset[str] | None:
-    """Every contact-pattern match holds one of these (folded); None: no prefilter."""
-    sets = [required_keywords(p, min_length=1) for terms in CONTACT_PATTERNS.values() for p in terms]
-    return None if any(k is None for k in sets) else frozenset().union(*sets)
+@lexicon.cached
+def contact_patterns() -> dict[str, tuple[str, ...]]:
+    """Contact-line regexes by language (``"any"``: every language, an e-mail address), from
+    the lexicon's ``grounding.contact_regexes`` (``shared.yaml`` for ``"any"``), with
+    ``{contact_verbs}`` replaced by the alternation of every language's
+    ``grounding.contact_verbs`` ("contact", "call", "WhatsApp", ...)."""
+    verbs = "(?:" + "|".join(lexicon.words("grounding", "contact_verbs")) + ")"
+    out: dict[str, tuple[str, ...]] = {"any": tuple(lexicon.shared("contact_regexes") or ())}
+    for language in lexicon.languages():
+        patterns = lexicon.words("grounding", "contact_regexes", language=language)
+        if patterns:
+            out[language] = tuple(p.replace("{contact_verbs}", verbs) for p in patterns)
+    return out
 
 
 # The combined pattern tries ~25 alternatives at every character (about 1.3 s per MB even
 # when nothing matches); a sentence holding none of the keywords its patterns require is
 # not searched (issue 9: a 4 MB description must go through in seconds).
-_CONTACT_KEYWORDS = _contact_keywords()
-_CONTACT_KEYWORD_RE = re.compile("|".join(re.escape(k) for k in sorted(_CONTACT_KEYWORDS or (), key=len, reverse=True)))
+class _ContactFilter:
+    """The compiled contact-line patterns and their keyword prefilter."""
+
+    def __init__(self) -> None:
+        patterns = [p for terms in contact_patterns().values() for p in terms]
+        self.pattern = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE | re.MULTILINE)
+        sets = [required_keywords(p, min_length=1) for p in patterns]
+        # Every contact-pattern match holds one of these (folded); None: no prefilter.
+        self.keywords = None if any(k is None for k in sets) else frozenset().union(*sets)
+        self.keyword_re = re.compile("|".join(re.escape(k) for k in sorted(self.keywords or (), key=len,
+                                                                            reverse=True)))
+
+
+@lexicon.cached
+def _contact_filter() -> _ContactFilter:
+    return _ContactFilter()
+
+
 _DIGIT_RE = re.compile(r"\d")
 _PHONE_RE = re.compile(r"(?<![\w.,])(?:\+|00)?\d[\d \-/().]{5,}\d(?![\w])")
 _DATE_LIKE_RE = re.compile(r"\d{1,2}[./]\d{1,2}[./]\d{2,5}|\d{4}-\d{2}-\d{2}")
@@ -285,13 +263,14 @@ def is_contact_line(sentence: str) -> bool:
     """True when ``sentence`` is about how to reach the organization, not about the dog.
 
     A phone number (7+ digits, dates excluded), an e-mail address, or a phrase of
-    :data:`CONTACT_PATTERNS`: "pls contact ...", "call me", "WhatsApp ...", "interested
+    :func:`contact_patterns`: "pls contact ...", "call me", "WhatsApp ...", "interested
     ... contact", "Contact:", German "Telefon"/"telefonisch", "Tel.", "Vermittlungszeiten",
     "melden Sie sich", Malay "hubungi", Chinese 联系/电话/微信. A noun use like "loves
     human contact" or "Kontakt zu Artgenossen" is not a contact line.
     """
-    if _CONTACT_KEYWORDS is None or _CONTACT_KEYWORD_RE.search(fold(sentence)):
-        if _CONTACT_RE.search(sentence):
+    contact = _contact_filter()
+    if contact.keywords is None or contact.keyword_re.search(fold(sentence)):
+        if contact.pattern.search(sentence):
             return True
     return _has_phone_number(sentence)
 
@@ -388,24 +367,15 @@ class SourceAssessment(BaseModel):
     breed_guide: bool = False
 
 
-# Pronouns and cue words of the breed-guide check (lower-case, whole words).
-PERSONAL_PRONOUNS: dict[str, tuple[str, ...]] = {
-    "en": ("he", "she", "him", "her", "his", "hers", "i", "me", "my", "we", "they", "them",
-           "it's"),
-    "de": ("er", "sie", "ihn", "ihm", "ihr", "sein", "seine", "seinen", "seinem", "ihre",
-           "ihren", "ihrem", "ich", "mich", "mir", "wir"),
-}
-BREED_GUIDE_CUES: dict[str, tuple[str, ...]] = {
-    "en": (r"\bthis\s+breed\b", r"\bthe\s+breed\b", r"\bbreed\s+standard\b",
-           r"\bbred\s+(?:for|to|as)\b", r"\boriginat(?:ed|es|ing)\s+(?:in|from)\b",
-           r"\bare\s+known\s+(?:for|to|as)\b", r"\bkennel\s+club\b", r"\blife\s+span\b"),
-    "de": (r"\bdiese\s+rasse\b", r"\bdie\s+rasse\b", r"\brassestandard\b",
-           r"\bgezüchtet\b", r"\bstammt\s+ursprünglich\b", r"\bursprünglich\s+aus\b",
-           r"\bgelten\s+als\b", r"\blebenserwartung\b"),
-}
-_PRONOUNS = frozenset(p for terms in PERSONAL_PRONOUNS.values() for p in terms)
-_CUE_RE = re.compile("|".join(p for terms in BREED_GUIDE_CUES.values() for p in terms),
-                     re.IGNORECASE)
+@lexicon.cached
+def _breed_guide_words() -> tuple[frozenset[str], re.Pattern[str]]:
+    """(personal pronouns, breed-guide cue pattern) from the lexicon's
+    ``grounding.personal_pronouns`` and ``grounding.breed_guide_regexes``."""
+    pronouns = frozenset(w.lower() for w in lexicon.words("grounding", "personal_pronouns"))
+    cues = lexicon.words("grounding", "breed_guide_regexes") or [r"(?!x)x"]
+    return pronouns, re.compile("|".join(cues), re.IGNORECASE)
+
+
 _WORDS_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
@@ -414,19 +384,20 @@ def looks_like_breed_guide(text: str, name: str) -> bool:
 
     All three must hold (precision over recall): the text never names the dog
     (``name``, case-insensitive, if it has at least 2 letters), never uses a personal
-    pronoun from :data:`PERSONAL_PRONOUNS` (he/she/er/sie/I/we ...), and has at least two
-    breed-guide cues from :data:`BREED_GUIDE_CUES` ("this breed", "bred for", "originated
+    pronoun of the lexicon's ``grounding.personal_pronouns`` (he/she/er/sie/I/we ...), and
+    has at least two cues of ``grounding.breed_guide_regexes`` ("this breed", "bred for", "originated
     in", "diese Rasse", ...).
     """
     if not text:
         return False
+    pronouns, cue_re = _breed_guide_words()
     words = [w.lower() for w in _WORDS_RE.findall(text)]
-    if any(w in _PRONOUNS for w in words):
+    if any(w in pronouns for w in words):
         return False
     clean_name = (name or "").strip()
     if sum(ch.isalpha() for ch in clean_name) >= 2 and clean_name.lower() in text.lower():
         return False
-    return len(_CUE_RE.findall(text)) >= 2
+    return len(cue_re.findall(text)) >= 2
 
 
 def assess_source(
@@ -471,3 +442,13 @@ def assess_source(
         contact_lines_removed=n_contact,
         breed_guide=guide,
     )
+
+
+def __getattr__(name: str) -> Any:
+    # ``ABBREVIATIONS`` ({language: (abbreviation, ...)}, lower case with the dot) is the
+    # lexicon's ``sentences.abbreviations`` per language, kept under its old name for
+    # readers that import it (domain/facts.py).
+    if name == "ABBREVIATIONS":
+        return {lang: tuple(terms) for lang in lexicon.languages()
+                if (terms := lexicon.words("sentences", "abbreviations", language=lang))}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,8 +11,9 @@ Pure functions, no Dagster. The rules follow the production system's lessons:
   :class:`NormalizationError`, whose message names organization, external id and field,
   so the stage can keep the rejected row with its reason.
 
-The word lists the parsers use are module constants (data, one dict per language), so a
-new source language is a data change.
+The words the parsers use are the lexicon's (``enrichment_assets/lexicon/<lang>.yaml``,
+sections ``normalizer``, ``missing_words``, ``booleans``), so a new source language is a
+new file.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import math
 import re
 from datetime import date, datetime, timezone
 from fractions import Fraction
-from functools import cache as functools_cache
 from functools import lru_cache
 from typing import Any
 
@@ -80,181 +80,67 @@ class UnreadableAge(ValueError):
 
 
 # ---------------------------------------------------------------------------------------
-# Lexicons (data). Keys are lower-case; matching is on whole words after clean_text.
+# Vocabulary: the "normalizer", "missing_words" and "booleans" sections of every language
+# file of enrichment_assets/lexicon (merged), breed-name particles from breeds.yaml.
 # ---------------------------------------------------------------------------------------
 
-SPECIES_TERMS: dict[str, dict[str, str]] = {
-    "en": {
-        "dog": "dog", "dogs": "dog", "puppy": "dog", "puppies": "dog", "pup": "dog",
-        "pups": "dog", "canine": "dog",
-        "cat": "cat", "cats": "cat", "kitten": "cat", "kittens": "cat", "kitty": "cat",
-        "feline": "cat",
-        "rabbit": "other", "bunny": "other", "hamster": "other", "guinea pig": "other",
-        "bird": "other", "parrot": "other", "budgie": "other", "horse": "other",
-        "pony": "other", "ferret": "other", "rat": "other", "mouse": "other",
-        "reptile": "other", "turtle": "other", "tortoise": "other", "snake": "other",
-        "chinchilla": "other", "degu": "other", "pig": "other", "goat": "other",
-    },
-    "de": {
-        "hund": "dog", "hunde": "dog", "welpe": "dog", "welpen": "dog", "rüde": "dog",
-        "hündin": "dog",
-        "katze": "cat", "katzen": "cat", "kater": "cat", "kätzchen": "cat",
-        "kaninchen": "other", "hase": "other", "meerschweinchen": "other",
-        "vogel": "other", "wellensittich": "other", "pferd": "other", "frettchen": "other",
-        "ratte": "other", "maus": "other", "schildkröte": "other", "schwein": "other",
-        "ziege": "other", "kleintier": "other",
-    },
-    "es": {"perro": "dog", "perra": "dog", "cachorro": "dog", "gato": "cat", "gata": "cat",
-           "conejo": "other"},
-    "fr": {"chien": "dog", "chienne": "dog", "chiot": "dog", "chat": "cat", "chatte": "cat",
-           "chaton": "cat", "lapin": "other"},
-}
 
-# German compounds (Mischlingshund, Hofhund, Hauskatze) end in the species word.
-SPECIES_SUFFIXES: dict[str, str] = {"hund": "dog", "welpe": "dog", "katze": "cat"}
+def _word_table(*path: str) -> dict[str, str]:
+    """``{word: value}`` from a lexicon table written as ``value: [word, ...]``."""
+    return {word: value for value, terms in lexicon.mapping(*path).items() for word in terms}
 
-MIX_TERMS: dict[str, tuple[str, ...]] = {
-    "en": ("mixed breed", "mix breed", "mixed", "mix", "crossbreed", "cross breed", "cross",
-           "mongrel", "mutt"),
-    "de": ("mischlingshund", "mischlingsrüde", "mischlingshündin", "mischlingswelpe",
-           "mischling", "mix"),
-}
 
-PUREBRED_TERMS: dict[str, tuple[str, ...]] = {
-    "en": ("purebred", "pure breed", "pure bred", "pedigree"),
-    "de": ("reinrassig", "rassehund"),
-}
+class _Vocabulary:
+    """The normalizer's words and patterns, compiled once from the lexicon files."""
 
-# Lower-case words inside breed names when a name is re-cased (Cão da Serra da Estrela).
-BREED_PARTICLES = frozenset({"de", "da", "do", "dos", "del", "la", "le", "von", "van", "of",
-                             "the", "and"})
+    def __init__(self) -> None:
+        words = lexicon.words
+        self.species = _word_table("normalizer", "species")
+        self.species_suffixes = _word_table("normalizer", "species_suffixes")
+        self.unknown = lexicon.missing_words()
+        self.particles = frozenset(lexicon.data_file("breeds").get("particles") or [])
+        mix = sorted(words("normalizer", "mix"), key=len, reverse=True)
+        suffixes = "|".join(f"-?{re.escape(w)}" for w in words("normalizer", "mix_suffixes")) or r"(?!x)x"
+        self.mix_suffix_re = re.compile(rf"(?<=\w{{3}})(?:{suffixes})$", re.IGNORECASE)
+        self.mix_re = re.compile(r"(?<![^\s\-])(?:" + "|".join(re.escape(t) for t in mix) + r")(?![^\s\-])",
+                                 re.IGNORECASE)
+        self.pure_re = re.compile(
+            r"\b(?:" + "|".join(re.escape(t) for t in words("normalizer", "purebred")) + r")\b",
+            re.IGNORECASE)
+        separators = "".join(rf"|\s+{re.escape(w)}\s+" for w in words("normalizer", "breed_separators"))
+        self.breed_split_re = re.compile(rf"\s*(?:,|/|\\|&|\+|;|\s+x\s+{separators})\s*", re.IGNORECASE)
+        self.sex = _word_table("normalizer", "sex")
+        self.sex_suffixes = _word_table("normalizer", "sex_suffixes")
+        self.size = _word_table("normalizer", "size")
+        self.units = _word_table("normalizer", "age_units")
+        unit_alt = "|".join(re.escape(u) for u in sorted(self.units, key=len, reverse=True))
+        self.age_part_re = re.compile(
+            r"(?P<num>\d+(?:[.,]\d+)?)(?:\s*(?P<frac>\d)/(?P<den>\d)|\s*(?P<half>½))?"
+            rf"\s*(?P<unit>{unit_alt})\.?(?![^\W\d_])",
+            re.IGNORECASE,
+        )
+        self.fillers = sorted(words("normalizer", "age_fillers"), key=len, reverse=True)
+        self.stages = frozenset(words("normalizer", "age_stages"))
+        range_words = "".join(f"|{re.escape(w)}" for w in words("normalizer", "range_words"))
+        self.age_range_re = re.compile(rf"\d+(?:[.,]\d+)?\s*(?:-|–{range_words})\s*\d+", re.IGNORECASE)
+        breaks = "|".join(re.escape(w) for w in words("normalizer", "clause_breaks"))
+        self.clause_split_re = re.compile(rf"[.!?;\n,()]+|\s+(?:{breaks})\s+", re.IGNORECASE)
+        self.blocker_re = re.compile("|".join(words("normalizer", "status_blocker_regexes")), re.IGNORECASE)
+        self.negator_re = re.compile("|".join(words("normalizer", "clause_negator_regexes")), re.IGNORECASE)
+        status = lexicon.mapping("normalizer", "status_regexes")
+        self.status = {which: (re.compile("|".join(f"(?:{p})" for p in table.get("yes", [])), re.IGNORECASE),
+                               re.compile("|".join(f"(?:{p})" for p in table.get("no", [])), re.IGNORECASE))
+                       for which, table in status.items()}
+        shared_booleans = lexicon.shared("booleans") or {}
+        self.booleans = {value: frozenset(w.casefold() for w in [*shared_booleans.get(value, []),
+                                                                  *words("booleans", value)])
+                         for value in ("yes", "no")}
 
-UNKNOWN_TERMS = frozenset({"unknown", "unbekannt", "n/a", "na", "n.a.", "k.a.", "?", "-",
-                           "--", "not sure", "none", "null", "nan", "keine angabe",
-                           "not specified", "desconocido", "inconnu"})
 
-AGE_UNITS: dict[str, dict[str, str]] = {
-    "en": {"years": "y", "year": "y", "yrs": "y", "yr": "y", "y/o": "y", "y": "y",
-           "yo": "y",
-           "months": "m", "month": "m", "mths": "m", "mth": "m", "mos": "m", "mo": "m",
-           "mon": "m", "m": "m",
-           "weeks": "w", "week": "w", "wks": "w", "wk": "w", "w": "w",
-           "days": "d", "day": "d", "d": "d"},
-    "de": {"jahre": "y", "jahren": "y", "jahr": "y", "j": "y",
-           "monate": "m", "monaten": "m", "monat": "m", "mon": "m",
-           "wochen": "w", "woche": "w", "tage": "d", "tagen": "d", "tag": "d"},
-    "es": {"años": "y", "año": "y", "meses": "m", "mes": "m", "semanas": "w", "semana": "w"},
-    "fr": {"ans": "y", "an": "y", "mois": "m", "semaines": "w", "semaine": "w",
-           "jours": "d", "jour": "d"},
-}
+@lexicon.cached
+def _vocabulary() -> _Vocabulary:
+    return _Vocabulary()
 
-# Words an age text may carry around its numbers without changing them.
-AGE_FILLER_WORDS: dict[str, tuple[str, ...]] = {
-    "en": ("about", "approx", "approximately", "around", "ca", "circa", "roughly", "old",
-           "of age", "and", "age", "aged", "nearly", "almost", "over", "just"),
-    "de": ("ca", "circa", "etwa", "ungefähr", "rund", "alt", "und", "knapp", "fast",
-           "über", "alter"),
-}
-
-# An age class instead of an age: kept as the fact "age_text", age_months stays None.
-AGE_STAGE_TERMS: dict[str, tuple[str, ...]] = {
-    "en": ("puppy", "pup", "baby", "young", "juvenile", "adolescent", "adult",
-           "young adult", "senior", "old", "elderly", "kitten"),
-    "de": ("welpe", "junghund", "jung", "jungtier", "erwachsen", "senior", "seniorin",
-           "alt", "älter"),
-}
-
-SEX_TERMS: dict[str, dict[str, str]] = {
-    "en": {"male": "male", "m": "male", "boy": "male",
-           "female": "female", "f": "female", "girl": "female",
-           "group": "group", "mixed": "group", "pair": "group", "both": "group",
-           "males": "group", "females": "group", "litter": "group"},
-    "de": {"rüde": "male", "männlich": "male", "kater": "male",
-           "hündin": "female", "weiblich": "female", "w": "female", "kätzin": "female",
-           "gruppe": "group", "paar": "group", "geschwister": "group", "wurf": "group"},
-    "es": {"macho": "male", "hembra": "female"},
-    "fr": {"mâle": "male", "femelle": "female"},
-}
-SEX_SUFFIXES: dict[str, str] = {"rüde": "male", "hündin": "female"}
-
-SIZE_TERMS: dict[str, dict[str, str]] = {
-    "en": {"small": "small", "s": "small", "toy": "small", "mini": "small",
-           "medium": "medium", "m": "medium", "mid": "medium", "medium-sized": "medium",
-           "large": "large", "l": "large", "big": "large",
-           "extra large": "xlarge", "extra-large": "xlarge", "xl": "xlarge",
-           "x-large": "xlarge", "xlarge": "xlarge", "giant": "xlarge", "xxl": "xlarge"},
-    "de": {"klein": "small", "kleine": "small", "kleiner": "small",
-           "mittel": "medium", "mittelgroß": "medium", "mittelgross": "medium",
-           "groß": "large", "gross": "large", "große": "large", "grosse": "large",
-           "großer": "large",
-           "sehr groß": "xlarge", "sehr gross": "xlarge", "riesig": "xlarge"},
-}
-
-# Explicit statements in a description (used only when the structured value is missing).
-# Per language: "yes" and "no" regexes, searched in one clause at a time. "no" spans win
-# over "yes" matches inside them; a clause with a "blocker" (future, obligation, doubt,
-# another animal) is ignored; "neither/weder" negates the whole clause.
-NEUTERED_TEXT: dict[str, dict[str, tuple[str, ...]]] = {
-    "en": {
-        "yes": (r"\b(?:neutered|spayed|sterili[sz]ed|castrated|desexed)\b",),
-        "no": (r"(?:\bnot|n't|\bnever|\bnor)\s+(?:(?:yet|been|be|got|gotten|already|"
-               r"currently)\s+)*(?:(?:her|him|them|it)\s+)?(?:[a-z]+\s+(?:or|nor|and|&)\s+)?"
-               r"(?:neutered|spayed|sterili[sz]ed|castrated|desexed)\b",
-               r"\b(?:un-?neutered|un-?spayed|un-?sterili[sz]ed)\b",
-               r"\bintact\s+(?:male|female|boy|girl|dog)\b",
-               r"\b(?:neutered|spayed|sterili[sz]ed)\s*[:=]\s*no\b"),
-    },
-    "de": {
-        "yes": (r"\bkastriert\w*", r"\bsterilisiert\w*"),
-        "no": (r"\b(?:nicht|nie)\s+(?:\w+\s+)?(?:kastriert|sterilisiert)\w*",
-               r"\bun(?:kastriert|sterilisiert)\w*",
-               r"\b(?:kastriert|sterilisiert)\s*[:=]\s*nein\b",
-               r"\bintakte[rn]?\s+(?:rüde|hündin|hund)\b"),
-    },
-}
-
-VACCINATED_TEXT: dict[str, dict[str, tuple[str, ...]]] = {
-    "en": {
-        "yes": (r"\bvaccinated\b",
-                r"\bvaccin(?:e|es|ation|ations)\s+(?:are\s+|is\s+)?(?:up[\s-]to[\s-]date|"
-                r"complete|completed)\b"),
-        "no": (r"(?:\bnot|n't|\bnever|\bnor)\s+(?:(?:yet|been|be|got|gotten|already|"
-               r"currently)\s+)*(?:(?:her|him|them|it)\s+)?(?:[a-z]+\s+(?:or|nor|and|&)\s+)?vaccinated\b",
-               r"\bun-?vaccinated\b",
-               r"\bno\s+vaccin(?:e|es|ation|ations)\b",
-               r"\bvaccinated\s*[:=]\s*no\b"),
-    },
-    "de": {
-        "yes": (r"\bgeimpft\w*", r"\bgrundimmunisiert\w*"),
-        "no": (r"\b(?:nicht|nie)\s+(?:\w+\s+)?geimpft\w*", r"\bungeimpft\w*",
-               r"\bkeine\s+impfung(?:en)?\b", r"\bgeimpft\s*[:=]\s*nein\b"),
-    },
-}
-
-TEXT_STATUS_BLOCKERS: dict[str, tuple[str, ...]] = {
-    # future / obligation / condition / doubt: the clause does not state a fact
-    "en": (r"\bwill\b", r"'ll\b", r"\bwould\b", r"\bgoing\s+to\b", r"\bgonna\b",
-           r"\bmust\b", r"\bshould\b", r"\bneeds?\s+to\b", r"\bto\s+be\b",
-           r"\bcan(?:not|'t)?\s+be\b", r"\bdoubt", r"\bas\s+soon\s+as\b",
-           r"\bensure\b", r"\bmake\s+sure\b", r"\bwhen\s+of\s+age\b", r"\badopters?\b",
-           # "to (get her) spayed", "get them vaccinated", "after spayed": not a state
-           r"\b(?:to|get|after)\s+(?:get\s+|being\s+|getting\s+)?(?:\w+\s+)?"
-           r"(?:spay|neuter|steril|castrat|vaccin)\w*",
-           r"\brequired?\b", r"\bcompulsory\b", r"\bmandatory\b", r"\bcondition\b",
-           r"\bif\b", r"\bwhether\b", r"\bnot\s+sure\b", r"\bunsure\b", r"\bunknown\b",
-           r"\bplan(?:ned|ning)?\b", r"\bonce\b", r"\bafter\s+adoption\b",
-           r"\bcost\b", r"\bfee\b", r"\bsponsor",
-           # another animal
-           r"\bmother\b", r"\bmom\b", r"\bmum\b", r"\bmommy\b", r"\bmama\b",
-           r"\bparents?\b",
-           r"\bsiblings?\b", r"\bbrothers?\b", r"\bsisters?\b"),
-    "de": (r"\bwird\b", r"\bwerden\b", r"\bmuss\b", r"\bmüssen\b", r"\bsoll(?:te|en)?\b",
-           r"\bob\b", r"\bfalls\b", r"\bwenn\b", r"\bunbekannt\b", r"\bunklar\b",
-           r"\bwissen\s+wir\s+nicht\b", r"\bnicht\s+bekannt\b", r"\bgeplant\b",
-           r"\bmutter\b", r"\beltern\b", r"\bgeschwister\b", r"\bbruder\b",
-           r"\bschwester\b"),
-}
-CLAUSE_NEGATORS: tuple[str, ...] = (r"\bneither\b", r"\bweder\b")
 
 FACT_KEYS: tuple[str, ...] = ("color", "quantity", "fur_length", "health", "dewormed")
 """Extra scrape keys that become ``NormalizedListing.facts`` (string values only)."""
@@ -332,20 +218,6 @@ def detect_language(text: str) -> str:
     return lang
 
 
-def _merged(lexicon: dict[str, dict[str, str]]) -> dict[str, str]:
-    merged: dict[str, str] = {}
-    for terms in lexicon.values():
-        merged.update(terms)
-    return merged
-
-
-def _merged_tuple(lexicon: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
-    out: list[str] = []
-    for terms in lexicon.values():
-        out.extend(terms)
-    return tuple(out)
-
-
 _WORD_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 
 
@@ -357,49 +229,36 @@ def _key(text: str) -> str:
 # Species, breed, sex, size
 # ---------------------------------------------------------------------------------------
 
-_SPECIES = _merged(SPECIES_TERMS)
-
-
 def parse_species(text: str | None) -> str:
     """Map free text to ``"dog" | "cat" | "other" | "unknown"``.
 
-    Whole words of :data:`SPECIES_TERMS` (English, German, Spanish, French) and German
-    compounds ending in a species word (Mischlingshund -> dog). Missing, unrecognised or
+    Whole words of the lexicon's ``normalizer.species`` (every language file) and compounds
+    ending in a ``normalizer.species_suffixes`` word (Mischlingshund -> dog). Missing, unrecognised or
     contradictory text (two species) stays ``"unknown"``: in a dog-rescue pipeline a
     missing species is still unknown, not "dog".
     """
     if text is None:
         return "unknown"
+    vocabulary = _vocabulary()
+    species_words = vocabulary.species
     key = _key(text)
-    if not key or key in UNKNOWN_TERMS:
+    if not key or key in vocabulary.unknown:
         return "unknown"
-    if key in _SPECIES:
-        return _SPECIES[key]
+    if key in species_words:
+        return species_words[key]
     found: set[str] = set()
-    for term, species in _SPECIES.items():
+    for term, species in species_words.items():
         if " " in term and re.search(rf"\b{re.escape(term)}\b", key):
             found.add(species)
     for word in _WORD_RE.findall(key):
         for part in word.split("-"):
-            if part in _SPECIES:
-                found.add(_SPECIES[part])
+            if part in species_words:
+                found.add(species_words[part])
                 continue
-            for suffix, species in SPECIES_SUFFIXES.items():
+            for suffix, species in vocabulary.species_suffixes.items():
                 if part.endswith(suffix):
                     found.add(species)
     return found.pop() if len(found) == 1 else "unknown"
-
-
-_MIX_WORDS = sorted(_merged_tuple(MIX_TERMS), key=len, reverse=True)
-_MIX_RE = re.compile(
-    r"(?<![^\s\-])(?:" + "|".join(re.escape(t) for t in _MIX_WORDS) + r")(?![^\s\-])",
-    re.IGNORECASE)
-_MIX_SUFFIX_RE = re.compile(r"(?<=\w{3})(?:-?mix|-?mischling)$", re.IGNORECASE)
-_PURE_RE = re.compile(
-    r"\b(?:" + "|".join(re.escape(t) for t in _merged_tuple(PUREBRED_TERMS)) + r")\b",
-    re.IGNORECASE)
-_BREED_SPLIT_RE = re.compile(r"\s*(?:,|/|\\|&|\+|;|\s+x\s+|\s+and\s+|\s+und\s+)\s*",
-                             re.IGNORECASE)
 
 
 def _recase(name: str) -> str:
@@ -407,14 +266,14 @@ def _recase(name: str) -> str:
         return name  # the source gave case information (German names): keep it
     words = []
     for i, word in enumerate(name.split(" ")):
-        if i > 0 and word.lower() in BREED_PARTICLES:
+        if i > 0 and word.lower() in _vocabulary().particles:
             words.append(word.lower())
         else:
             words.append("-".join(seg[:1].upper() + seg[1:].lower() for seg in word.split("-")))
     return " ".join(words)
 
 
-@functools_cache
+@lexicon.cached
 def _breed_names() -> dict[str, str]:
     """Folded breed name -> standard English name, from ``lexicon/breeds.yaml`` (FCI
     nomenclature plus colloquial and general type names)."""
@@ -442,7 +301,7 @@ def standard_breed(text: str | None) -> str | None:
 def parse_breed(text: str | None) -> tuple[str | None, bool | None]:
     """Split breed text into ``(breed, mixed_breed)``.
 
-    * Mix markers (:data:`MIX_TERMS`: "Mix", "Mischling", "Mixed Breed", "cross", a
+    * Mix markers (lexicon ``normalizer.mix``: "Mix", "Mischling", "Mixed Breed", "cross", a
       trailing "-Mix") are removed and set ``mixed_breed=True``; so does naming two or
       more breeds ("Labrador x Poodle", "Collie, Schäferhund").
     * A mix marker alone ("Mixed Breed", "Mix", "Mischling") means the breed is unknown:
@@ -462,21 +321,22 @@ def parse_breed(text: str | None) -> tuple[str | None, bool | None]:
         return None, None
     cleaned = clean_text(text).replace("(", " ").replace(")", " ")
     cleaned = re.sub(r"\s+", " ", cleaned).strip()
-    if not cleaned or cleaned.casefold() in UNKNOWN_TERMS:
+    vocabulary = _vocabulary()
+    if not cleaned or cleaned.casefold() in vocabulary.unknown:
         return None, None
-    purebred = bool(_PURE_RE.search(cleaned))
-    cleaned = _PURE_RE.sub(" ", cleaned)
+    purebred = bool(vocabulary.pure_re.search(cleaned))
+    cleaned = vocabulary.pure_re.sub(" ", cleaned)
     mixed = False
     breeds: list[str] = []
-    for part in _BREED_SPLIT_RE.split(cleaned):
-        part, n_mix = _MIX_RE.subn(" ", part)
-        part, n_suffix = _MIX_SUFFIX_RE.subn("", part.strip())
+    for part in vocabulary.breed_split_re.split(cleaned):
+        part, n_mix = vocabulary.mix_re.subn(" ", part)
+        part, n_suffix = vocabulary.mix_suffix_re.subn("", part.strip())
         if n_mix or n_suffix:
             mixed = True
         part = re.sub(r"\s+", " ", part).strip(" -.,;:")
-        if not part or part.casefold() in UNKNOWN_TERMS:
+        if not part or part.casefold() in vocabulary.unknown:
             continue
-        if part.casefold() in _STAGES:
+        if part.casefold() in vocabulary.stages:
             continue  # "Welpe", "puppy": an age class, never a breed
         part = standard_breed(part) or _recase(part)
         if part.casefold() not in {b.casefold() for b in breeds}:
@@ -491,30 +351,28 @@ def parse_breed(text: str | None) -> tuple[str | None, bool | None]:
     return breed, None
 
 
-_SEX = _merged(SEX_TERMS)
-
-
 def parse_sex(text: str | None) -> str:
     """Map free text to ``"male" | "female" | "group" | "unknown"``.
 
-    Whole words of :data:`SEX_TERMS` (male/m/Rüde/männlich, female/f/w/Hündin/weiblich,
+    Whole words of the lexicon's ``normalizer.sex`` (male/m/Rüde/männlich, female/f/w/Hündin/weiblich,
     group/pair/mixed/Gruppe) and German compounds ending in Rüde/Hündin. Text naming
     both sexes ("1 male, 2 females") is a group. Anything else is ``"unknown"``.
     """
     if text is None:
         return "unknown"
     key = _key(text)
-    if not key or key in UNKNOWN_TERMS:
+    vocabulary = _vocabulary()
+    if not key or key in vocabulary.unknown:
         return "unknown"
-    if key in _SEX:
-        return _SEX[key]
+    if key in vocabulary.sex:
+        return vocabulary.sex[key]
     found: set[str] = set()
     for word in _WORD_RE.findall(key):
         if len(word) == 1:
             continue  # single letters only count as the whole value ("m", "f", "w")
-        value = _SEX.get(word)
+        value = vocabulary.sex.get(word)
         if value is None:
-            value = next((v for s, v in SEX_SUFFIXES.items() if word.endswith(s)), None)
+            value = next((v for s, v in vocabulary.sex_suffixes.items() if word.endswith(s)), None)
         if value is not None:
             found.add(value)
     if {"male", "female"} <= found or "group" in found:
@@ -522,33 +380,32 @@ def parse_sex(text: str | None) -> str:
     return found.pop() if len(found) == 1 else "unknown"
 
 
-_SIZE = _merged(SIZE_TERMS)
-
-
 def parse_size(text: str | None) -> str:
     """Map free text to ``"small" | "medium" | "large" | "xlarge" | "unknown"``.
 
-    Terms of :data:`SIZE_TERMS` (small/medium/large/extra large/xl, klein/mittel/groß/
+    Terms of the lexicon's ``normalizer.size`` (small/medium/large/extra large/xl, klein/mittel/groß/
     gross/sehr groß). Two different sizes ("small to medium") are ``"unknown"``. Size is
     never derived from weight or height: that would be a guess.
     """
     if text is None:
         return "unknown"
     key = _key(text)
-    if not key or key in UNKNOWN_TERMS:
+    vocabulary = _vocabulary()
+    sizes = vocabulary.size
+    if not key or key in vocabulary.unknown:
         return "unknown"
-    if key in _SIZE:
-        return _SIZE[key]
+    if key in sizes:
+        return sizes[key]
     found: set[str] = set()
     rest = key
-    for term in sorted((t for t in _SIZE if " " in t or "-" in t), key=len, reverse=True):
+    for term in sorted((t for t in sizes if " " in t or "-" in t), key=len, reverse=True):
         pattern = rf"(?<![\w-]){re.escape(term)}(?![\w-])"
         if re.search(pattern, rest):
-            found.add(_SIZE[term])
+            found.add(sizes[term])
             rest = re.sub(pattern, " ", rest)
     for word in re.findall(r"[^\W\d_]+", rest):
-        if len(word) > 2 and word in _SIZE:
-            found.add(_SIZE[word])
+        if len(word) > 2 and word in sizes:
+            found.add(sizes[word])
         elif word in {"xl", "xxl"}:
             found.add("xlarge")
     return found.pop() if len(found) == 1 else "unknown"
@@ -558,17 +415,7 @@ def parse_size(text: str | None) -> str:
 # Age
 # ---------------------------------------------------------------------------------------
 
-_UNITS = _merged(AGE_UNITS)
-_UNIT_ALT = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
-_AGE_PART_RE = re.compile(
-    r"(?P<num>\d+(?:[.,]\d+)?)(?:\s*(?P<frac>\d)/(?P<den>\d)|\s*(?P<half>½))?"
-    rf"\s*(?P<unit>{_UNIT_ALT})\.?(?![^\W\d_])",
-    re.IGNORECASE,
-)
-_AGE_RANGE_RE = re.compile(r"\d+(?:[.,]\d+)?\s*(?:-|–|to|bis)\s*\d+", re.IGNORECASE)
 _DAYS_PER_MONTH = Fraction(36525, 1200)  # 365.25 / 12
-_FILLERS = sorted(_merged_tuple(AGE_FILLER_WORDS), key=len, reverse=True)
-_STAGES = frozenset(_merged_tuple(AGE_STAGE_TERMS))
 
 
 def parse_age_text(text: str | None) -> tuple[int | None, bool]:
@@ -577,7 +424,7 @@ def parse_age_text(text: str | None) -> tuple[int | None, bool]:
     Accepted: one or more ``<number> <unit>`` parts, summed ("2 years 3 months",
     "2 Jahre und 6 Monate", "1.5 years" = 18, "2,5 Jahre" = 30, "3 1/2 mths" = 3,
     "10 weeks"/"10 Wochen" = 2, "3 yrs", "8 Jahre alt", "ca. 6 Monate"). Units in
-    :data:`AGE_UNITS`; weeks and days convert with 365.25/12 days per month.
+    the lexicon's ``normalizer.age_units``; weeks and days convert with 365.25/12 days per month.
 
     Returns ``(None, False)`` for missing or explicit-unknown text ("unknown",
     "unbekannt"), and ``(None, True)`` for a range ("2-3 years") or an age class
@@ -591,13 +438,14 @@ def parse_age_text(text: str | None) -> tuple[int | None, bool]:
     if text is None:
         return None, False
     key = _key(text)
-    if not key or key in UNKNOWN_TERMS:
+    vocabulary = _vocabulary()
+    if not key or key in vocabulary.unknown:
         return None, False
-    if _AGE_RANGE_RE.search(key):
+    if vocabulary.age_range_re.search(key):
         return None, True
     total = Fraction(0)
     matched = False
-    for m in _AGE_PART_RE.finditer(key):
+    for m in vocabulary.age_part_re.finditer(key):
         matched = True
         value = Fraction(m.group("num").replace(",", "."))
         if m.group("frac"):
@@ -606,7 +454,7 @@ def parse_age_text(text: str | None) -> tuple[int | None, bool]:
             value += Fraction(int(m.group("frac")), int(m.group("den")))
         if m.group("half"):
             value += Fraction(1, 2)
-        unit = _UNITS[m.group("unit").lower()]
+        unit = vocabulary.units[m.group("unit").lower()]
         if unit == "y":
             total += value * 12
         elif unit == "m":
@@ -615,13 +463,13 @@ def parse_age_text(text: str | None) -> tuple[int | None, bool]:
             total += value * 7 / _DAYS_PER_MONTH
         else:
             total += value / _DAYS_PER_MONTH
-    rest = _AGE_PART_RE.sub(" ", key)
-    for filler in _FILLERS:
+    rest = vocabulary.age_part_re.sub(" ", key)
+    for filler in vocabulary.fillers:
         rest = re.sub(rf"(?<!\w){re.escape(filler)}(?!\w)", " ", rest)
     rest = re.sub(r"[\s.,;:&+~()\-]+", " ", rest).strip()
     if not matched:
         words = rest.split()
-        if words and all(w in _STAGES for w in words):
+        if words and all(w in vocabulary.stages for w in words):
             return None, True
         raise UnreadableAge(f"age text {text!r} is not an age (expected e.g. '2 years', "
                             "'6 Monate')")
@@ -667,30 +515,13 @@ def tri_state(value: bool | None) -> str:
     return "yes" if value else "no"
 
 
-_CLAUSE_SPLIT_RE = re.compile(r"[.!?;\n,()]+|\s+(?:but|however|aber|jedoch|doch)\s+",
-                              re.IGNORECASE)
-
-
-def _compile(lexicon: dict[str, dict[str, tuple[str, ...]]]) -> tuple[re.Pattern, re.Pattern]:
-    yes = [p for lang in lexicon.values() for p in lang["yes"]]
-    no = [p for lang in lexicon.values() for p in lang["no"]]
-    return (re.compile("|".join(f"(?:{p})" for p in yes), re.IGNORECASE),
-            re.compile("|".join(f"(?:{p})" for p in no), re.IGNORECASE))
-
-
-_BLOCKER_RE = re.compile("|".join(_merged_tuple(TEXT_STATUS_BLOCKERS)), re.IGNORECASE)
-_NEGATOR_RE = re.compile("|".join(CLAUSE_NEGATORS), re.IGNORECASE)
-_STATUS_PATTERNS = {"neutered": _compile(NEUTERED_TEXT),
-                    "vaccinated": _compile(VACCINATED_TEXT)}
-
-
 def status_from_text(description: str, which: str) -> str:
     """``"yes" | "no" | "unknown"`` from explicit statements in ``description``.
 
-    ``which`` is ``"neutered"`` or ``"vaccinated"`` (lexicons :data:`NEUTERED_TEXT`,
-    :data:`VACCINATED_TEXT`). The text is cut into clauses (at sentence marks, commas,
+    ``which`` is ``"neutered"`` or ``"vaccinated"`` (the lexicon's
+    ``normalizer.status_regexes``). The text is cut into clauses (at sentence marks, commas,
     "but"/"aber"); a clause counts only when it has no blocker from
-    :data:`TEXT_STATUS_BLOCKERS` (future: "will be spayed", "wird kastriert"; duty: "must
+    ``normalizer.status_blocker_regexes`` (future: "will be spayed", "wird kastriert"; duty: "must
     be"; doubt: "ob sie kastriert ist, wissen wir nicht"; another animal: "the mother is
     spayed"). Negations ("nicht kastriert", "unkastriert", "not yet neutered",
     "weder ... noch") give "no". Both "yes" and "no" in one text: "unknown".
@@ -698,15 +529,16 @@ def status_from_text(description: str, which: str) -> str:
     Raises:
         ValueError: for an unknown ``which``.
     """
-    if which not in _STATUS_PATTERNS:
+    vocabulary = _vocabulary()
+    if which not in vocabulary.status:
         raise ValueError(f"status_from_text: which={which!r}, expected one of "
-                         f"{sorted(_STATUS_PATTERNS)}")
-    yes_re, no_re = _STATUS_PATTERNS[which]
+                         f"{sorted(vocabulary.status)}")
+    yes_re, no_re = vocabulary.status[which]
     found: set[str] = set()
-    for clause in _CLAUSE_SPLIT_RE.split(description or ""):
-        if not clause.strip() or _BLOCKER_RE.search(clause):
+    for clause in vocabulary.clause_split_re.split(description or ""):
+        if not clause.strip() or vocabulary.blocker_re.search(clause):
             continue
-        negated_clause = bool(_NEGATOR_RE.search(clause))
+        negated_clause = bool(vocabulary.negator_re.search(clause))
         no_spans = [m.span() for m in no_re.finditer(clause)]
         if no_spans:
             found.add("no")
@@ -727,7 +559,7 @@ def _missing(value: Any) -> bool:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
-    if isinstance(value, str) and value.strip().casefold() in UNKNOWN_TERMS | {""}:
+    if isinstance(value, str) and value.strip().casefold() in _vocabulary().unknown | {""}:
         return True
     return False
 
@@ -747,9 +579,10 @@ def _fact_value(key: str, value: Any) -> str | None:
         if isinstance(value, bool):
             return "yes" if value else "no"
         word = str(value).strip().casefold()
-        if word in {"yes", "true", "1", "ja", "y"}:
+        booleans = _vocabulary().booleans
+        if word in booleans["yes"]:
             return "yes"
-        if word in {"no", "false", "0", "nein", "n"}:
+        if word in booleans["no"]:
             return "no"
         return None  # "not sure" and the like: missing stays missing
     if isinstance(value, bool):
@@ -764,12 +597,9 @@ def _fact_value(key: str, value: Any) -> str | None:
     return text or None
 
 
-_NULL_WORDS = frozenset({"none", "nan", "null", "undefined"})
-
-
 def _scrub(text: str) -> str:
     """``""`` for a text that is only a stringified null ("None", "nan"), else ``text``."""
-    return "" if text.casefold() in _NULL_WORDS else text
+    return "" if text.casefold() in lexicon.null_words() else text
 
 
 def content_hash(fields: dict[str, Any] | NormalizedListing) -> str:
@@ -794,7 +624,7 @@ def content_hash(fields: dict[str, Any] | NormalizedListing) -> str:
 _NAME_TOKEN_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 
 
-@functools_cache
+@lexicon.cached
 def _name_vocabulary() -> tuple[frozenset[str], frozenset[str], frozenset[str], re.Pattern[str]]:
     """(title words, not-names, placeholders, trigger pattern) from the lexicon files."""
     title = frozenset(lexicon.fold(w) for w in lexicon.lookup("title_words") or [])
@@ -803,7 +633,9 @@ def _name_vocabulary() -> tuple[frozenset[str], frozenset[str], frozenset[str], 
     triggers = [t for t in lexicon.lookup("name_triggers") or []]
     alternation = "|".join(t[3:] if t.startswith("re:") else r"\s+".join(map(re.escape, t.split()))
                            for t in sorted(triggers, key=len, reverse=True))
-    trigger_re = re.compile(rf"(?<!\w)(?i:{alternation})[\s:,!-]+(?P<name>[A-ZÄÖÜ][^\W\d_]+)")
+    # capital letters: A-Z and the capitals of the transliterated letters (Ä, Ö, Ü)
+    capitals = "A-Z" + "".join(sorted(c.upper() for c in lexicon.transliteration() if len(c.upper()) == 1))
+    trigger_re = re.compile(rf"(?<!\w)(?i:{alternation})[\s:,!-]+(?P<name>[{capitals}][^\W\d_]+)")
     return title, not_names, placeholders, trigger_re
 
 
@@ -977,7 +809,7 @@ def normalize_record(
     from enrichment_assets.domain.facts import parse_stated_facts
 
     stated = parse_stated_facts(description, language)
-    if record.breed is not None and breed is None and _key(record.breed) in _STAGES and age_months is None:
+    if record.breed is not None and breed is None and _key(record.breed) in _vocabulary().stages and age_months is None:
         facts.setdefault("age_text", clean_text(record.breed))
     name = _scrub(clean_text(record.name))
     fields: dict[str, Any] = {

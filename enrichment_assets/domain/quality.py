@@ -1,7 +1,8 @@
 """The rubric for adoption profiles: one score 0-100 from five named components.
 
-Pure functions, no Dagster. Every weight, window, penalty and word list below is our
-choice, written down here so a reviewer can argue with it; none is measured yet against
+Pure functions, no Dagster. Every weight, window and penalty below, and every word list of
+the lexicon's ``rubric`` sections and ``shared.yaml``, is our choice, written down so a
+reviewer can argue with it; none is measured yet against
 human ratings. The components (each 0-100):
 
 * ``grounding``: share of claims (filled profile fields) whose ``source_references``
@@ -32,6 +33,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from enrichment_assets import lexicon
 from enrichment_assets.domain.grounding import split_sentences
 from enrichment_assets.domain.hallucination import (
     CONTRADICTIONS,
@@ -51,10 +53,8 @@ __all__ = [
     "CALIBRATION_HIGH",
     "REPEATED_MIN_WORDS",
     "CONTENT_FIELDS",
-    "SUPPORT_CUES",
+    "support_cues",
     "CONTRADICTIONS",
-    "NULL_WORD_PATTERNS",
-    "PLACEHOLDER_PATTERNS",
     "quote_found",
     "filled_fields",
     "sentence_key",
@@ -135,56 +135,34 @@ CONTENT_FIELDS: tuple[str, ...] = (
 TEXT_FIELDS: tuple[str, ...] = ("description", "tagline", "medical_needs", "special_needs",
                                 "unique_quirk", "personality_traits", "favorite_activities")
 
-# A field is "supportable" when the listing description mentions its topic (English or
-# German cue). The cue says the topic is there, not what the answer is.
-SUPPORT_CUES: dict[str, str] = {
-    "energy_level": r"\bactive|energetic|energy|playful|\bcalm|\blazy|hyper|aktiv|energi"
-                    r"|temperament|ruhig|verspielt|lebhaft|gemütlich",
-    "exercise_needs": r"\bwalks?\b|\bjog|\brun(?:s|ning)?\b|exercise|\bhik|spazier"
-                      r"|auslastung|bewegung|joggen|wander",
-    "trainability": r"train|obedien|command|\bsit\b|leash|house[-\s]?broken|potty"
-                    r"|toilet|erzieh|gehorsam|kommando|leine|hundeschule|stubenrein",
-    "sociability": r"friendly|social|stranger|people|affection|cuddl|freundlich|menschen"
-                   r"|fremde|verschmust|anhänglich|kontaktfreudig",
-    "confidence": r"\bshy\b|timid|fearful|scared|nervous|confiden|brave|ängstlich"
-                  r"|unsicher|scheu|selbstbewusst|souverän",
-    "good_with_dogs": r"other\s+dogs|with\s+dogs|dog[-\s]friendly|artgenoss"
-                      r"|andere[nm]?\s+hunde|mit\s+hunden|hündinnen|\brüden\b",
-    "good_with_cats": r"\bcats?\b|kitten|katze",
-    "good_with_children": r"\bchild|\bkids?\b|\bbab(?:y|ies)\b|\bkind(?:er|ern)?\b",
-    "home_type": r"apartment|condo|\bflat\b|\bhouse\b|garden|\byard|compound|landed"
-                 r"|wohnung|\bhaus\b|garten|grundstück",
-    "experience_level": r"experience|first[-\s]time|beginner|erfahr|anfänger",
-    "grooming_needs": r"groom|brush|\bcoat\b|\bfur\b|shed|\bfell\b|bürst",
-    "medical_needs": r"\bvet\b|medic|treatment|disease|illness|injur|surgery|allerg"
-                     r"|tierarzt|medikament|krank|behandlung|operation|epilep|arthros",
-    "special_needs": r"special\s+needs|blind|deaf|three[-\s]legged|amputat|paraly"
-                     r"|wheelchair|handicap|behindert|dreibeinig|\btaub\b",
-    "personality_traits": r".",  # any description describes the dog somehow
-    "favorite_activities": r"\bloves?\b|\benjoys?\b|favou?rite|\blikes?\b|\bliebt\b"
-                           r"|\bmag\b|spielt|gerne",
-}
-"""``unique_quirk`` has no cue: it is never expected, only counted when grounded."""
 
-NULL_WORD_PATTERNS: tuple[str, ...] = (
-    r"\bNone\b", r"\bnan\b", r"\bNaN\b", r"\bundefined\b", r"\b[Uu]nknown\b",
-    r"\bUNKNOWN\b",
-)
-"""Words a serialized missing value leaves behind (case-sensitive). "None" starting a
-sentence and followed by a lower-case word ("None of his toys ...") is English and not
-counted; "None" alone (a whole field value) is. "null" is left out on
-purpose: it is a German word ("null Probleme") and JSON nulls arrive as Python ``None``."""
+@lexicon.cached
+def support_cues() -> dict[str, re.Pattern[str]]:
+    """Field -> the pattern (case-insensitive) of its topic cues: a field is "supportable"
+    when the listing description matches it. From the lexicon's ``rubric.support_cues``
+    (every language file, merged). ``unique_quirk`` has no cue: it is never expected, only
+    counted when grounded."""
+    cues = lexicon.mapping("rubric", "support_cues")
+    return {field: re.compile("|".join(cues[field]), re.IGNORECASE)
+            for field in CONTENT_FIELDS if cues.get(field)}
 
-PLACEHOLDER_PATTERNS: tuple[str, ...] = (
-    r"\b[Ll]orem\b", r"\b[Ii]psum\b", r"\bTODO\b", r"\bTBD\b", r"\bFIXME\b",
-    r"\b[Nn]/[Aa]\b", r"\b[Pp]laceholder\b", r"\[[^\]]{0,30}\]", r"\{[^}]{0,30}\}",
-    r"<[^>]{0,30}>", r"\b[Xx]{3,}\b", r"\b[Ii]nsert\s+\w+\s+here\b",
-)
-"""Template residue (case-sensitive, so Spanish "todo" is not "TODO")."""
 
-_NULL_RE = re.compile("|".join(NULL_WORD_PATTERNS))
-_PLACEHOLDER_RE = re.compile("|".join(PLACEHOLDER_PATTERNS))
-_NULL_ONLY = frozenset({"none", "nan", "null", "undefined", "unknown", "n/a", "na", "-", ""})
+@lexicon.cached
+def _null_re() -> re.Pattern[str]:
+    """Words a serialized missing value leaves behind in prose (case-sensitive), from
+    ``shared.yaml`` ``null_word_regexes``: "None", "nan", "undefined", "unknown". "None"
+    starting a sentence and followed by a lower-case word ("None of his toys ...") is
+    English and not counted (:func:`_null_words`); "None" alone (a whole field value) is."""
+    return re.compile("|".join(lexicon.shared("null_word_regexes") or [r"(?!x)x"]))
+
+
+@lexicon.cached
+def _placeholder_re() -> re.Pattern[str]:
+    """Template residue (case-sensitive, so Spanish "todo" is not "TODO"), from
+    ``shared.yaml`` ``placeholder_regexes``: "Lorem", "TODO", "[name]", "{breed}", ..."""
+    return re.compile("|".join(lexicon.shared("placeholder_regexes") or [r"(?!x)x"]))
+
+
 _PROSE_FIELDS = frozenset({"description", "tagline"})
 
 
@@ -202,7 +180,7 @@ def _is_filled(value: Any) -> bool:
     if value is None:
         return False
     if isinstance(value, str):
-        return value.strip().casefold() not in _NULL_ONLY
+        return not lexicon.is_missing(value)
     if isinstance(value, (list, tuple)):
         return any(_is_filled(v) for v in value)
     return True
@@ -247,7 +225,7 @@ def repeated_sentences(profiles: Iterable[DogProfile], min_words: int = REPEATED
 
 def _null_words(text: str) -> list[str]:
     found = []
-    for match in _NULL_RE.finditer(text):
+    for match in _null_re().finditer(text):
         if match.group(0) == "None":
             before = text[:match.start()].rstrip()
             after = text[match.end():]
@@ -312,7 +290,7 @@ def score_profile(
       ``quote_found_in_listing``) / (filled fields); 100 when nothing is filled.
     * ``completeness`` = 100 x (supportable fields that are filled) / (supportable
       fields); a field is supportable when ``listing.description`` matches its cue in
-      :data:`SUPPORT_CUES`; 100 when none is supportable.
+      :func:`support_cues`; 100 when none is supportable.
     * ``description_quality`` = 100 minus :data:`DESCRIPTION_LENGTH_PENALTY` outside
       :data:`DESCRIPTION_WINDOW`, :data:`NULL_WORD_PENALTY` per text field with a null
       word, :data:`PLACEHOLDER_PENALTY` per text field with a placeholder,
@@ -354,8 +332,7 @@ def score_profile(
         reasons.append(f"filled without a source quote: {', '.join(unsupported)}")
 
     # completeness
-    supportable = [f for f, cue in SUPPORT_CUES.items()
-                   if re.search(cue, listing.description, re.IGNORECASE)]
+    supportable = [f for f, cue in support_cues().items() if cue.search(listing.description)]
     covered = [f for f in supportable if f in filled]
     completeness = 100.0 * len(covered) / len(supportable) if supportable else 100.0
 
@@ -372,7 +349,7 @@ def score_profile(
             quality -= NULL_WORD_PENALTY
             review = True
             reasons.append(f"{field} contains null word(s): {', '.join(sorted(set(nulls)))}")
-        holders = [m.group(0) for m in _PLACEHOLDER_RE.finditer(text)]
+        holders = [m.group(0) for m in _placeholder_re().finditer(text)]
         if holders:
             quality -= PLACEHOLDER_PENALTY
             review = True

@@ -11,44 +11,44 @@ Public names:
   block) -> :class:`DogProfile`. Pure, no litellm.
 * :func:`translate_profile` -- the JSON object of a ``<profile_data>`` block ->
   :class:`TranslatedProfileText`. Pure, no litellm.
-* :func:`split_sentences` -- sentence spans of a German or English text.
+* :func:`split_sentences` -- sentence spans of a text: the project's one splitter,
+  :func:`enrichment_assets.domain.grounding.sentence_spans`.
 * :class:`OfflineRulesLLM` -- the ``litellm.CustomLLM`` subclass (created on first access,
   so importing this module does not import litellm, see ``../shared/FACTS.md``).
 * :func:`register_offline_provider` -- registers the handler and its zero cost.
 
-How a profile is found (all rules are data in the module constants below):
+How a profile is found (all rules are data in the lexicon, ``enrichment_assets/lexicon``):
 
 1. The description is split into sentences (:func:`split_sentences`). Sentences addressed
    to a model (:func:`enrichment_assets.domain.instructions.is_instruction`: any language
    of the lexicon, homoglyphs, zero-width characters and spaced letters folded) are ignored
    entirely.
-2. Every pattern of :data:`PROFILE_LEXICON` (field -> value -> language -> regexes, English
-   and German), :data:`TRAIT_LEXICON`, :data:`ACTIVITY_LEXICON`,
-   :data:`MEDICAL_LEXICON` and :data:`SPECIAL_NEEDS_LEXICON` is searched case-insensitively;
-   German patterns are written with umlauts and also match the ``ae``/``oe``/``ue``/``ss``
-   spellings. (Speed: each regex carries the literals one of which any match must contain,
-   derived from its parse tree; a regex whose literals are all absent is not run. All
-   8,132 PetFinder dogs take about 5 s.)
-3. A hit is dropped when its clause is uncertain (:data:`UNCERTAINTY_PATTERNS`: "not sure",
+2. Every pattern of the lexicon's ``offline_model`` sections (``profile``: field -> value
+   -> regexes; ``traits``, ``activities``, ``medical_needs``, ``special_needs``: English
+   label -> regexes; one table per language file, English and German today) is searched
+   case-insensitively; patterns are written with umlauts and also match the
+   ``ae``/``oe``/``ue``/``ss`` spellings. (Speed: each regex carries the literals one of
+   which any match must contain, derived from its parse tree; a regex whose literals are
+   all absent is not run. All 8,132 PetFinder dogs take about 5 s.)
+3. A hit is dropped when its clause is uncertain (``uncertainty_regexes``: "not sure",
    "ob", "keine Erfahrungswerte", a question). A negator right before it (or inside it,
-   or for German shortly after it; :data:`NEGATOR_PATTERN`) turns the value into the one
-   :data:`NEGATION_RULES` names, or drops the hit ("not good with cats" -> ``no``;
-   "not calm" -> nothing). Hedges (:data:`HEDGE_PATTERN`: "bedingt", "sometimes") turn a
-   ``yes`` into ``maybe``.
+   or shortly after it in a language with ``negation_lookahead``, German; ``negators``)
+   turns the value into the one :data:`NEGATION_RULES` names, or drops the hit ("not good
+   with cats" -> ``no``; "not calm" -> nothing). Hedges (``hedges``: "bedingt",
+   "sometimes") turn a ``yes`` into ``maybe``.
 4. Per field: good_with_* with conflicting evidence becomes ``maybe``; other fields take
    the majority value, and a tie leaves the field unknown. The quote of the deciding hit
    (a verbatim substring of the description) goes to ``source_references[field]``.
 
 Everything without evidence stays ``None`` / ``"unknown"``. The English description and
 tagline, and the translations, are rendered from the found fields and the structured
-facts with per-language templates (:data:`TEXT`), never from free text, so they can only
+facts with per-language templates (the lexicon's ``offline_model.templates``), never from free text, so they can only
 say what the facts say.
 """
 
 from __future__ import annotations
 
 import bisect
-import functools
 import math
 import os
 import re
@@ -58,6 +58,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from enrichment_assets import lexicon
+from enrichment_assets.domain.grounding import sentence_spans
 from enrichment_assets.domain.models import DogProfile, TranslatedProfileText
 from enrichment_assets.domain.prefilter import required_keywords as _required_keywords
 from enrichment_assets.llm.prompts import LISTING_TAG, PROFILE_TAG, parse_data_block
@@ -78,611 +80,86 @@ __all__ = [
 OFFLINE_PROVIDER = "offline"
 OFFLINE_MODEL = "offline/rules"
 OFFLINE_MODEL_LABEL = "offline/rules (rule-based, not an LLM)"
-SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es")
 
 # =======================================================================================
-# Lexicons (data). Regexes are matched case-insensitively; write German with umlauts
-# (never inside a [character class]) and the ae/oe/ue/ss spellings match as well.
-# A pattern starting with "(?#fixed)" carries its own negation ("keine Treppen") and is
-# exempt from the negation and hedge rules.
+# Lexicons: the offline_model sections of the lexicon's language files
+# (enrichment_assets/lexicon/<lang>.yaml; syntax at the top of offline_model in en.yaml).
+# Regexes are matched case-insensitively; German is written with umlauts (never inside a
+# [character class]) and the ae/oe/ue/ss spellings match as well. A pattern starting with
+# "(?#fixed)" carries its own negation ("keine Treppen") and is exempt from the negation
+# and hedge rules.
 # =======================================================================================
 
-# Word fragments shared by the lexicons.
-# Up to 4 words (commas allowed) inside a phrase; never "a"/"an", which start a new noun
-# phrase about the dog itself ("safe with kids, an ideal dog", "good to have a dog"), nor
-# a comparison ("play with others easily like normal dog").
-_GAP = r"(?:(?!(?:an?|like|as|than)\b)[\w'’-]+[\s,&/]+){0,4}?"
-_GAP_DE = r"(?:[\w-]+\s+){0,5}?"  # up to 5 words, no punctuation
-_KIDS = r"(?<!fur\s)(?<!furry\s)(?<!fur-)(?:kids?|children|child|toddlers?|young\s?sters)"
-_CATS = r"(?:cats?|kittens?|kitties|felines?)"
-_DOGS = r"(?:dogs?|doggies|doggy|puppies|canines?)"
-_GOOD_WITH = (
-    r"(?:good|great|fine|ok|okay|excellent|gentle|friendly|wonderful|sweet|safe|"
-    r"tolerant|calm|playful|lovely|nice|awesome)\s+\(?(?:with|to|towards|around|among)"
-)
-_GETS_ALONG = (
-    r"(?:gets?|getting|got)\s+(?:along|on)\s+(?:\w+\s+){0,2}?(?:with|w/)|"
-    r"(?:does|do)\s+(?:very\s+)?well\s+with|co-?exists?\s+(?:peacefully\s+)?with|"
-    r"mingl\w+\s+with|plays?\s+(?:well\s+|nicely\s+)?with|"
-    r"(?:lives?|living|lived|grew\s+up|raised|brought\s+up|stays?|staying)\s+(?:together\s+)?with|"
-    r"(?:is|are|gets?|got)\s+used\s+to|no\s+problems?\s+with"
-)
-# Third person only: "those who love dogs" is about people.
-_LOVES = (
-    r"(?:loves|likes|adores|(?:he|she|it)\s+(?:really\s+|also\s+)?(?:love|like)s?|"
-    r"(?:enjoys|loves)\s+the\s+company\s+of)"
-)
-_KIDS_DE = r"(?:Kinder[n]?|Kind|Kleinkinder[n]?)"
-_CATS_DE = r"(?:Katzen|Katze|Katern?|Stubentiger[n]?)"
-_DOGS_DE = r"(?:Hunden|Hunde|Hund|Artgenossen|Hündinnen|Hündin|Rüden|Vierbeinern)"
-_OTHER_ANIMALS_DE = (
-    r"(?:(?:keine|ohne)\s+(?:weitere[n]?|andere[n]?|sonstige[n]?)\s+(?:Hunde\s+(?:oder|und)\s+)?"
-    r"(?:Tiere|Haustiere))"
-)
-_SHOULD_NOT_DE = r"[^.!?;,]{0,70}?\bsollte[n]?\b[^.!?;,]{0,70}?\bnicht\b"
 _FIX = "(?#fixed)"  # marks a pattern that carries its own negation (see the note above)
-_ONLY_PET = r"(?![\s-]*(?:lovers?|owners?|friendly|people|adopters?))"
+_FRAGMENT_RE = re.compile(r"\{([a-z_]+)\}")
 
-PROFILE_LEXICON: dict[str, dict[str, dict[str, list[str]]]] = {
-    "good_with_children": {
-        "yes": {
-            "en": [
-                rf"\b{_GOOD_WITH}\s+{_GAP}(?:young\s+|small\s+|little\s+)?{_KIDS}\b",
-                rf"\b(?:{_GETS_ALONG})\s+{_GAP}{_KIDS}\b",
-                rf"\b{_LOVES}\s+(?:\w+\s+)?{_KIDS}\b",
-                r"\b(?:kids?|child|children)[\s-]?friendly\b",
-                r"\bfamily[\s-]friendly\b",
-                rf"\b(?:companion|playmate|friend|buddy)\s+(?:to|for)\s+(?:\w+\s+){{0,3}}?{_KIDS}\b",
-                rf"\b(?:great|good|perfect|ideal|suitable|safe)\s+for\s+(?:\w+\s+){{0,2}}?{_KIDS}\b",
-                rf"\b(?:great|good|perfect|ideal|suitable)\s+for\s+(?:a\s+)?famil(?:y|ies)\s+with\s+(?:\w+\s+)?{_KIDS}\b",
-            ],
-            "de": [
-                r"\bkinderlieb\w*",
-                r"\bkinderfreundlich\w*",
-                r"\bfamilien(?:geeignet|tauglich|freundlich|hund)\w*",
-                rf"\bmit\s+{_GAP_DE}{_KIDS_DE}\s+{_GAP_DE}(?:verträglich|gut|klar|aufgewachsen|zusammen)\w*",
-                rf"\b(?:aufgewachsen|gelebt|lebt)\s+mit\s+(?:\w+\s+){{0,2}}?{_KIDS_DE}\b",
-                rf"\b(?:liebt|mag)\s+(?:\w+\s+)?{_KIDS_DE}\b",
-                rf"\b{_KIDS_DE}\b[^.!?;,]{{0,60}}?\bkein(?:e|en)?\s+Problem",
-            ],
-        },
-        "no": {
-            "en": [
-                _FIX + r"\bno\s+(?:small\s+|young\s+|little\s+)?(?:kids|children)\b",
-                _FIX + r"\bnot\s+(?:be\s+)?(?:suitable|recommended|ideal|good|suited|meant)\s+(?:for|with)\s+"
-                r"(?:a\s+|an\s+)?(?:famil(?:y|ies)|homes?|households?)?\s*(?:with\s+)?"
-                r"(?:young\s+|small\s+|little\s+)?(?:kids|children)\b",
-                _FIX + r"\bnot\s+for\s+(?:a\s+)?(?:famil(?:y|ies)|homes?|households?)\s+with\s+"
-                r"(?:\w+\s+)?(?:kids|children)\b",
-                _FIX + r"\b(?:not|no)\b[\w\s'’-]{0,40}?\b(?:very\s+)?(?:young|small|little)\s+(?:kids|children)\b",
-                r"\badults?[\s-]only\b",
-                r"\b(?:kids|children|child)[\s-]free\s+(?:home|household)\b",
-                r"\b(?:scared|afraid|fearful)\s+of\s+(?:\w+\s+)?(?:kids|children)\b",
-                r"\b(?:snaps?|snapped|bites?|bit|growls?)\s+at\s+(?:\w+\s+)?(?:kids|children)\b",
-            ],
-            "de": [
-                _FIX + r"\bkeine\s+(?:kleinen\s+)?Kinder\b",
-                _FIX + r"\bohne\s+(?:\w+\s+)?Kinder\b",
-                r"\bkinderlos\w*",
-                _FIX + r"\bnicht\s+(?:zu|für|mit|an)\s+(?:\w+\s+)?(?:kleinen\s+)?Kinder[n]?\b",
-                _FIX + rf"\b{_KIDS_DE}\b{_SHOULD_NOT_DE}",
-                _FIX + r"\bkein(?:en)?\s+Haushalt\s+mit\s+(?:\w+\s+)?Kindern\b",
-                _FIX + r"\bnicht\s+kinderlieb\w*",
-            ],
-        },
-        "maybe": {
-            "en": [
-                rf"\bolder\s+{_KIDS}\b",
-                rf"\b{_KIDS}\s+(?:above|over|aged?|from|of)\s+(?:the\s+age\s+of\s+)?\d+",
-                rf"\b{_KIDS}\b[^.!?;]{{0,40}}?\bsupervis\w+",
-                rf"\bsupervis\w+\s+(?:\w+\s+){{0,3}}?{_KIDS}\b",
-                rf"\b(?:respectful|gentle|calm|quiet)\s+{_KIDS}\b",
-            ],
-            "de": [
-                r"\b(?:ältere|größere|standfeste|ruhigere|ruhige|vernünftige|jugendliche|erfahrene)\w*\s+"
-                r"(?:\w+\s+)?Kinder[n]?\b",
-                r"\bKinder[n]?\s+(?:\w+\s+)?(?:ab|über)\s+(?:ca\.\s+)?\d+",
-                r"\bKinder[n]?\b[^.!?]{0,120}?\bmindestens\s+\d+\s+Jahre",
-                r"\bKinder[n]?\b[^.!?;]{0,40}?\bstandfest\w*",
-                r"\bJugendliche[n]?\b",
-            ],
-        },
-    },
-    "good_with_dogs": {
-        "yes": {
-            "en": [
-                rf"\b{_GOOD_WITH}\s+{_GAP}(?:other\s+)?{_DOGS}\b",
-                rf"\b(?:{_GETS_ALONG})\s+{_GAP}(?:other\s+)?{_DOGS}\b",
-                rf"\b{_LOVES}\s+(?:other\s+)?(?:dogs|doggies|canines)\b",
-                r"\bdog[\s-]friendly\b",
-                r"\b(?:sociable|social)\s+with\s+(?:other\s+)?dogs\b",
-            ],
-            "de": [
-                r"\bhundeverträglich\w*",
-                r"\bhundefreundlich\w*",
-                rf"\b(?:mit|zu)\s+{_GAP_DE}{_DOGS_DE}\s+{_GAP_DE}verträglich\w*",
-                rf"\bverträglich\s+mit\s+(?:\w+\s+){{0,2}}?{_DOGS_DE}\b",
-                rf"\b{_DOGS_DE}\s+gegenüber\s+(?:\w+\s+){{0,3}}?(?:freundlich|aufgeschlossen|verträglich|sozial|offen)\w*",
-                rf"\bversteht\s+sich\s+(?:\w+\s+){{0,3}}?mit\s+(?:\w+\s+){{0,2}}?{_DOGS_DE}\b",
-                rf"\bkommt\s+(?:\w+\s+){{0,2}}?mit\s+(?:\w+\s+){{0,2}}?{_DOGS_DE}\s+(?:\w+\s+){{0,2}}?(?:klar|aus|zurecht)\b",
-                rf"\b(?:lebt|lebte|gelebt|aufgewachsen)\s+mit\s+(?:\w+\s+){{0,2}}?(?:Hunden|Artgenossen)\b",
-                rf"\b(?:andere\s+)?(?:Hunde|Artgenossen)\b[^.!?;,]{{0,40}}?\bkein(?:e|en)?\s+Problem",
-                r"\b(?:vorhandene[nm]?|souveräne[nrm]?)\s+Ersthund\w*",
-                r"\bals\s+Zweithund\b",
-            ],
-        },
-        "no": {
-            "en": [
-                _FIX + r"\bno\s+other\s+(?:dogs|pets|animals)\b",
-                rf"\b(?:only|single)[\s-](?:dog|pet){_ONLY_PET}\b",
-                rf"\bbe\s+the\s+only\s+(?:\w+\s+)?(?:dog|pet|animal){_ONLY_PET}\b",
-                rf"\baggressive\s+(?:towards?|to|with)\s+(?:other\s+)?{_DOGS}\b",
-                r"\bdog[\s-]aggressi\w+",
-                rf"\bfights?\s+with\s+(?:other\s+)?{_DOGS}\b",
-                r"\bsingle[\s-]dog\s+(?:home|household)\b",
-            ],
-            "de": [
-                _FIX + r"\bkeine\s+(?:weiteren|anderen)\s+Hunde\b",
-                r"\bEinzel(?:hund|prinz|prinzessin|platz|haltung|tier)\w*",
-                r"\bhundeunverträglich\w*",
-                rf"\b{_DOGS_DE}\s+(?:\w+\s+){{0,3}}?unverträglich\w*",
-                rf"\bunverträglich\s+mit\s+(?:\w+\s+){{0,2}}?{_DOGS_DE}\b",
-                _FIX + rf"\bnicht\s+mit\s+(?:\w+\s+){{0,2}}?{_DOGS_DE}\s+(?:zusammen)?leben\w*",
-                _FIX + rf"\b(?:andere|weitere)\s+(?:Hunde|Artgenossen){_SHOULD_NOT_DE}",
-                _FIX + rf"\bHunde\s+oder\s+(?:andere\s+)?Tiere{_SHOULD_NOT_DE}",
-                _FIX + _OTHER_ANIMALS_DE,
-                _FIX + rf"\b(?:andere|weitere)\s+(?:Hunde\s+oder\s+)?Tiere{_SHOULD_NOT_DE}",
-            ],
-        },
-        "maybe": {
-            "en": [
-                r"\bselective\s+(?:with|about|towards)\s+(?:other\s+)?(?:dogs|canines)\b",
-                r"\b(?:with|likes?)\s+some\s+(?:other\s+)?dogs\b",
-                r"\b(?:needs?|takes?)\s+(?:some\s+|a\s+bit\s+of\s+|a\s+while\s+|\w+\s+)?(?:time|while)\s+to\s+"
-                r"(?:adjust|get\s+used|warm\s+up)\s+to\s+(?:other\s+|new\s+)?dogs\b",
-                r"\b(?:only\s+with|with\s+only)\s+(?:other\s+)?(?:female|male|small|big|calm)\s+dogs\b",
-                r"\b(?:female|male)\s+dogs\s+only\b",
-                r"\bdominant\s+(?:over|with|towards)\s+(?:other\s+)?dogs\b",
-            ],
-            "de": [
-                rf"\b(?:Artgenossen|Hunden|Rüden|Hündinnen|Hunde)\b[^.!?]{{0,60}}?\bSympathie\b",
-                r"\bVerträglichkeit\b[^.!?]{0,60}?\bSympathie\b",
-                r"\bbedingt\s+(?:hunde)?verträglich\w*",
-                rf"\bnicht\s+mit\s+jede[mr]\s+{_DOGS_DE}\b",
-                r"\bselektiv\w*",
-            ],
-        },
-    },
-    "good_with_cats": {
-        "yes": {
-            "en": [
-                rf"\b{_GOOD_WITH}\s+{_GAP}{_CATS}\b",
-                rf"\b(?:{_GETS_ALONG})\s+{_GAP}{_CATS}\b",
-                rf"\b{_LOVES}\s+(?:other\s+)?{_CATS}\b",
-                r"\bcat[\s-]friendly\b",
-                r"\bcat[\s-]safe\b",
-                r"\b(?:lives|lived|living)\s+with\s+(?:\w+\s+){0,2}?cats\b",
-            ],
-            "de": [
-                r"\bkatzenverträglich\w*",
-                r"\bkatzenfreundlich\w*",
-                rf"\bmit\s+{_GAP_DE}{_CATS_DE}\s+{_GAP_DE}verträglich\w*",
-                rf"\bverträglich\s+mit\s+(?:\w+\s+){{0,2}}?{_CATS_DE}\b",
-                rf"\b(?:lebt|lebte|gelebt|aufgewachsen)\s+mit\s+(?:\w+\s+){{0,2}}?{_CATS_DE}\b",
-                rf"\bmit\s+{_CATS_DE}\s+(?:\w+\s+){{0,2}}?aufgewachsen\b",
-                rf"\bversteht\s+sich\s+(?:\w+\s+){{0,3}}?mit\s+(?:\w+\s+){{0,2}}?{_CATS_DE}\b",
-                rf"\b{_CATS_DE}\b[^.!?;,]{{0,40}}?\bkein(?:e|en)?\s+Problem",
-                rf"\bkennt\s+(?:\w+\s+)?{_CATS_DE}\b",
-            ],
-        },
-        "no": {
-            "en": [
-                _FIX + r"\bno\s+(?:other\s+)?cats\b",
-                rf"\bchas(?:es|ing|e|ed)\s+(?:after\s+)?(?:\w+\s+){{0,2}}?{_CATS}\b",
-                rf"\bhates\s+{_CATS}\b",
-                _FIX + rf"\bnot\s+(?:\w+\s+)?with\s+{_CATS}\b",
-                rf"\baggressive\s+(?:towards?|to|with)\s+{_CATS}\b",
-                _FIX + r"\bno\s+other\s+(?:pets|animals)\b",
-                rf"\b(?:only|single)[\s-]pet{_ONLY_PET}\b",
-                rf"\bbe\s+the\s+only\s+(?:\w+\s+)?(?:pet|animal){_ONLY_PET}\b",
-                r"\b(?:high|strong)\s+prey\s+drive\b",
-            ],
-            "de": [
-                _FIX + r"\bkeine\s+Katzen\b",
-                _FIX + r"\bohne\s+Katzen\b",
-                _FIX + r"\bnicht\s+mit\s+Katzen\b",
-                r"\bkatzenunverträglich\w*",
-                _FIX + rf"\b{_CATS_DE}\b{_SHOULD_NOT_DE}",
-                _FIX + rf"\b{_CATS_DE}\s+mag\s+\w+\s+nicht\b",
-                rf"\b{_CATS_DE}\b[^.!?;]{{0,80}}?\b(?:jagt|gejagt|jagen|Jagdtrieb|hinterher)\w*",
-                rf"\b(?:jagt|jagen)\s+(?:\w+\s+){{0,2}}?{_CATS_DE}\b",
-                rf"\b{_CATS_DE}\s+(?:\w+\s+){{0,3}}?unverträglich\w*",
-                _FIX + _OTHER_ANIMALS_DE,
-                _FIX + rf"\b(?:andere|weitere)\s+(?:Hunde\s+oder\s+)?Tiere{_SHOULD_NOT_DE}",
-            ],
-        },
-        "maybe": {
-            "en": [
-                r"\bcurious\s+(?:about|with)\s+cats\b",
-            ],
-            "de": [
-                rf"\b{_CATS_DE}\b[^.!?]{{0,60}}?\bSympathie\b",
-                r"\bbedingt\s+katzenverträglich\w*",
-            ],
-        },
-    },
-    "energy_level": {
-        "low": {
-            "en": [
-                r"\bcalm\b(?!\s+(?:down|and\s+\w+\s+(?:home|family|owners?|environment|household|place)|"
-                r"home|environment|household|family|owners?|people|person|place|surroundings?|"
-                r"leadership|energy|adopters?|handler))",
-                r"\b(?:relaxed|laid[\s-]?back|mellow|docile|placid)\b(?!\s+(?:home|family|environment|owner))",
-                r"\bcouch[\s-]?potato\b",
-                r"\blow[\s-]energy\b",
-                r"\bquiet\s+(?:dog|boy|girl|puppy|pup|one|fellow|lady|guy)\b",
-            ],
-            "de": [
-                r"\bruhig(?:e[rnms]?)?\b(?!\s+(?:und\s+\w+\s+)?(?:Umgebung|Zuhause|Haushalt|Gegend|Lage|Hand|"
-                r"Händen|Menschen|Halter\w*|Familie|Wohngegend|Umfeld|Leben|Ort|Platz|Führung|Hunde|"
-                r"Artgenossen|Kinder[n]?|Personen|Besitzer\w*|Gemüter|Heim|Wohnlage|Alltag|Tagesablauf|Stunde))",
-                r"\bgelassen(?:e[rnms]?)?\b",
-                r"\bgemütlich\w*",
-                r"\btiefenentspannt\w*",
-                r"\bSchlafmütze\b",
-                r"\bRuhepol\b",
-            ],
-        },
-        "medium": {
-            "en": [
-                r"\bmoderate(?:ly)?\s+(?:active|energy|energetic)\b",
-                r"\bmedium[\s-]energy\b",
-            ],
-            "de": [
-                r"\bmäßig\s+aktiv\w*",
-                r"\bmittlere[nms]?\s+Energie",
-            ],
-        },
-        "high": {
-            "en": [
-                r"\benergetic\b",
-                r"\bactive\b(?!\s+(?:family|families|owners?|homes?|people|person|lifestyle|household|"
-                r"adopters?|individuals?|couple))",
-                r"\bplayful\b",
-                r"\blively\b",
-                r"\bhigh[\s-]energy\b",
-                r"\bfull\s+of\s+(?:energy|beans|life)\b",
-                r"\bhyper\b(?!\s*-?\s*active)",
-                r"\bspirited\b",
-                r"\bbouncy\b",
-            ],
-            "de": [
-                r"\btemperamentvoll\w*",
-                r"\bbewegungsfreudig\w*",
-                r"\blebhaft\w*",
-                r"\bverspielt\w*",
-                r"\baktiv(?:e[rnms]?)?\b(?!\s+(?:Zuhause|Menschen|Halter\w*|Familie|Leben|Besitzer\w*|Personen))",
-                r"\benergiegeladen\w*",
-                r"\bstürmisch\w*",
-                r"\bquirlig\w*",
-                r"\bsportlich\w*",
-            ],
-        },
-        "very_high": {
-            "en": [
-                r"\b(?:very|extremely|super|really|highly)\s+(?:energetic|active|hyper|lively)\b",
-                r"\bhyper\s*-?\s*active\b",
-                r"\b(?:boundless|endless|lots\s+of|so\s+much|tons\s+of)\s+energy\b",
-            ],
-            "de": [
-                r"\b(?:sehr|extrem|äußerst|enorm)\s+(?:aktiv|temperamentvoll|lebhaft|bewegungsfreudig|energiegeladen)\w*",
-                r"\bEnergiebündel\b",
-                r"\bhyperaktiv\w*",
-            ],
-        },
-    },
-    "trainability": {
-        "easy": {
-            "en": [
-                r"\b(?:house|toilet|potty|crate|leash|litter)[\s-]?train(?:ed)?\b",
-                r"\bknows\s+(?:\w+\s+){0,3}?(?:commands?|tricks)\b",
-                r"\bobedient\b",
-                r"\bquick\s+learner\b",
-                r"\blearns?\s+(?:\w+\s+)?(?:fast|quickly|easily)\b",
-                r"\beasy\s+to\s+train\b",
-                r"\bwell[\s-]?(?:trained|behaved|mannered)\b",
-                r"\b(?:sits?|comes?|stays?)\s+(?:on|when)\s+command(?:ed)?\b",
-                r"\b(?:eager|keen)\s+to\s+(?:please|learn)\b",
-                r"\btrainable\b",
-            ],
-            "de": [
-                r"\bGrundgehorsam\w*",
-                r"\bgelehrig\w*",
-                r"\blernt\s+(?:\w+\s+)?(?:schnell|gerne|leicht)\b",
-                r"\bstubenrein\w*",
-                r"\bleinenführig(?:e[rnms]?)?\b",
-                r"\bLeinenführigkeit\s+ist\s+(?:\w+\s+)?gut\b",
-                r"\b(?:geht|läuft)\s+(?:\w+\s+)?gut\s+an\s+der\s+Leine\b",
-                r"\b(?:kennt|beherrscht)\s+(?:\w+\s+){0,3}?(?:Kommandos|Grundkommandos|Signale|Befehle|Rückruf)\b",
-                r"\bhört\s+(?:\w+\s+)?(?:gut|zuverlässig|aufs\s+Wort)\b",
-                r"\b(?:lernwillig|lernfreudig|arbeitswillig|arbeitsfreudig|motivierbar|führig)\w*",
-                r"\bbestens\s+erzogen\b|\bgut\s+erzogen\w*",
-            ],
-        },
-        "moderate": {
-            "en": [
-                r"\b(?:still\s+)?learning\s+(?:basic\s+)?(?:commands|manners)\b",
-                r"\bsemi[\s-]?(?:house|toilet|potty)[\s-]?train(?:ed)?\b",
-            ],
-            "de": [
-                r"\bnoch\s+(?:etwas\s+)?Erziehung\b",
-            ],
-        },
-        "challenging": {
-            "en": [
-                r"\bstubborn\b",
-                r"\b(?:headstrong|strong[\s-]willed)\b",
-                r"\b(?:untrained|unruly)\b",
-                r"\b(?:difficult|hard)\s+to\s+train\b",
-                r"\bneeds?\s+(?:a\s+lot\s+of\s+|lots\s+of\s+|more\s+|much\s+)?training\b",
-            ],
-            "de": [
-                r"\bunerzogen\w*",
-                r"\bdickköpfig\w*",
-                r"\bstur(?:e[rnms]?)?\b",
-                r"\b(?:fehlende[nr]?|mangelnde[nr]?|keine[nr]?|wenig)\s+(?:Basis|Grund)?(?:erziehung|gehorsam)\b",
-                r"\bnicht\s+viel\s+Erziehung\b",
-            ],
-        },
-    },
-    "sociability": {
-        "very_social": {
-            "en": [
-                r"\b(?:very|extremely|super|really|so)\s+(?:friendly|sociable|social|outgoing)\b",
-                r"\bfriendliest\b",
-                r"\bloves?\s+(?:everyone|everybody|all\s+people|all\s+humans|people|humans)\b",
-                r"\bsocial\s+butterfly\b",
-            ],
-            "de": [
-                r"\bsehr\s+(?:freundlich|menschenbezogen|zutraulich|kontaktfreudig|personenbezogen|"
-                r"aufgeschlossen|offen|gesellig)\w*",
-                r"\bdistanzlos\w*",
-                r"\bliebt\s+(?:alle\s+)?Menschen\b",
-            ],
-        },
-        "social": {
-            "en": [
-                r"\bfriendly\b(?!\s+(?:home|family|environment))",
-                r"\b(?:sociable|outgoing|social)\b",
-                r"\bpeople[\s-](?:friendly|oriented|person|lover|loving)\b",
-                r"\bloves?\s+(?:human\s+)?(?:company|contact|cuddles|attention)\b",
-            ],
-            "de": [
-                r"\bfreundlich\w*",
-                r"\b(?:menschenbezogen|personenbezogen|zutraulich|kontaktfreudig|gesellig|aufgeschlossen)\w*",
-                r"\bverschmust\w*",
-            ],
-        },
-        "reserved": {
-            "en": [
-                r"(?<!been\s)\breserved\b(?!\s+(?:for|by|until|till))",
-                r"\b(?:wary|cautious|suspicious|careful|shy)\s+(?:of|with|around|towards)\s+strangers\b",
-                r"\baloof\b",
-                r"\btakes?\s+(?:\w+\s+){0,2}?(?:time|while)\s+to\s+warm\s+up\b",
-            ],
-            "de": [
-                r"\bzurückhaltend\w*",
-                r"\bmisstrauisch\w*",
-                r"\bskeptisch\w*",
-                r"\breserviert\w*",
-            ],
-        },
-        "selective": {
-            "en": [
-                r"\bselective\s+(?:with|about)\s+(?:people|humans|strangers)\b",
-                r"\bpicky\s+(?:with|about)\s+(?:people|humans)\b",
-            ],
-            "de": [
-                r"\b(?:Menschen|Personen)\b[^.!?]{0,40}?\bSympathie\b",
-            ],
-        },
-    },
-    "confidence": {
-        "shy": {
-            "en": [
-                r"\bshy\b",
-                r"\btimid\b",
-                r"\bfearful\b",
-                r"\bskittish\b",
-                r"\bnervous\b",
-                r"\banxious\b",
-                r"\b(?:scared|afraid)\s+(?:of|easily)\b",
-                r"\bscaredy[\s-]?cat\b|\bscardy[\s-]?cat\b",
-            ],
-            "de": [
-                r"\bängstlich\w*",
-                r"\bschüchtern\w*",
-                r"\bunsicher(?:e[rnms]?)?\b",
-                r"\bscheu(?:e[rnms]?)?\b",
-                r"\bschreckhaft\w*",
-            ],
-        },
-        "confident": {
-            "en": [
-                r"(?<!some\s)(?<!gain\s)(?<!more\s)\bconfident\b",
-                r"\b(?:brave|bold|fearless)\b",
-                r"\bself[\s-]assured\b",
-            ],
-            "de": [
-                r"\bselbstbewusst\w*",
-                r"\bselbstsicher\w*",
-                r"\bumweltsicher\w*",
-                r"\bunerschrocken\w*",
-            ],
-        },
-    },
-    "experience_level": {
-        "experienced_only": {
-            "en": [
-                r"\bexperienced\s+(?:dog\s+)?(?:owners?|homes?|handlers?|adopters?|famil(?:y|ies)|people|person|"
-                r"hands|guardians?|parents?|keepers?)\b",
-                r"\bnot\s+(?:\w+\s+)?for\s+(?:a\s+)?(?:first[\s-]time(?:\s+dog)?\s+owners?|beginners?|novices?|"
-                r"inexperienced)\b",
-                r"\b(?:needs?|requires?)\s+(?:an?\s+)?(?:\w+\s+)?experience[d]?\b",
-                r"\bdog[\s-]savvy\b",
-            ],
-            "de": [
-                r"\bhundeerfahren\w*(?!\s+(?:und\s+\w+\s+)?Kinder)",
-                r"\brasse(?:n)?erfahren\w*",
-                r"\b(?:Hunde|Rasse|Rassen)erfahrung\w*",
-                r"\bHunde-\s*(?:\w+\s+)?(?:oder\s+|und\s+)?Rasse(?:n)?erfahrung\w*",
-                r"\berfahrene[nmr]?\s+(?:Hunde)?(?:halter\w*|Menschen|Personen|Besitzer\w*|Hände[n]?|Hundehalter\w*|Führung)",
-                r"\bHundekenner\w*",
-                r"\bnicht\s+(?:an|für)\s+(?:Hunde)?anfänger\w*",
-                r"\bkein(?:e)?\s+Anfänger\w*",
-                r"\bErfahrung(?:en)?\s+mit\s+(?:\w+\s+){0,3}?(?:\w*hunden|Hund)\b",
-                r"\bviel\s+(?:Hunde)?Erfahrung\b",
-            ],
-        },
-        "some_experience": {
-            "en": [
-                r"\b(?:some|previous|prior)\s+(?:dog\s+)?experience\s+(?:with|in|of|owning|handling)\s+(?:\w+\s+)?dogs?\b",
-                r"\b(?:some|previous|prior)\s+(?:dog\s+)?experience\s+(?:is\s+)?(?:preferred|recommended|helpful|an\s+advantage)\b",
-            ],
-            "de": [
-                r"\b(?:Hunde)?erfahrung\s+(?:wäre|ist)\s+(?:\w+\s+)?(?:von\s+Vorteil|wünschenswert)",
-                r"\betwas\s+(?:Hunde)?erfahrung\b",
-                r"\berste\s+Hundeerfahrung\b",
-            ],
-        },
-        "first_time_ok": {
-            "en": [
-                r"\b(?:suitable|good|great|perfect|ideal|fine|ok|okay)\s+for\s+(?:a\s+)?(?:first[\s-]time(?:\s+dog)?\s+"
-                r"(?:owners?|adopters?)|beginners?|novices?)\b",
-                r"\bfirst[\s-]time\s+(?:dog\s+)?(?:owners?|adopters?)\s+(?:are\s+)?(?:welcome|ok|okay|fine)\b",
-                r"\beven\s+for\s+(?:a\s+)?first[\s-]time\s+(?:dog\s+)?owners?\b",
-            ],
-            "de": [
-                r"\b(?:für|an)\s+(?:Hunde)?anfänger\s+(?:\w+\s+)?geeignet\b",
-                r"\banfängertauglich\w*",
-                r"\bauch\s+(?:für|an)\s+(?:Hunde)?anfänger\b",
-                r"\bAnfänger\s+geeignet\b",
-                r"\bErsthund\s+geeignet\b|\bals\s+Ersthund\b",
-            ],
-        },
-    },
-    "home_type": {
-        "house_with_garden": {
-            "en": [
-                r"\b(?:house|home|family|adopters?|property|place)\s+with\s+(?:a\s+)?(?:\w+\s+){0,2}?"
-                r"(?:garden|yard|compound|backyard|lawn)\b",
-                r"\b(?:needs?|requires?|prefers?|preferably|ideally|must\s+have)\s+(?:\w+\s+){0,3}?"
-                r"(?:garden|yard|compound|backyard)\b",
-                r"\b(?:garden|yard|compound|backyard)\s+(?:is\s+)?(?:a\s+)?(?:must|required|needed|preferred|preferable)\b",
-            ],
-            "de": [
-                r"\bmit\s+(?:\w+\s+){0,4}?Garten\b",
-                r"\bHaus\s+und\s+Garten\b",
-                r"\bGarten\s+(?:wäre|ist)\s+(?:\w+\s+)?(?:ideal|Pflicht|wünschenswert|von\s+Vorteil|Voraussetzung)",
-            ],
-        },
-        "house_preferred": {
-            "en": [
-                r"\blanded\s+(?:house|home|property|properties)\b",
-                r"\bterrace[d]?\s+house\b",
-                r"\bno\s+(?:apartments?|condos?|condominiums?|flats?)\b",
-            ],
-            "de": [
-                r"\b(?:ein|einem)\s+Haus\b(?!\s+(?:mit|und))",
-                r"\bkeine\s+Wohnung\w*",
-            ],
-        },
-        "apartment_ok": {
-            "en": [
-                r"\b(?:suitable|fine|ok|okay|good|perfect|great|ideal|suited)\s+(?:for|to\s+(?:stay|live)\s+in)\s+"
-                r"(?:an?\s+)?(?:\w+\s+){0,2}?(?:apartments?|condos?|condominiums?|flats?)\b",
-                r"\b(?:apartments?|condos?|condominiums?|flats?)[\s-](?:friendly|ok|okay|suitable|living\s+is\s+fine)\b",
-                r"\bcan\s+(?:be\s+kept|live|stay)\s+in\s+(?:an?\s+)?(?:apartments?|condos?|flats?)\b",
-            ],
-            "de": [
-                r"\bWohnungshaltung\b",
-                r"\b(?:Wohnung|Etagenwohnung)\s+(?:ist\s+|wäre\s+)?(?:kein\s+Problem|möglich|geeignet|ok|okay)\b",
-                r"\bauch\s+(?:in\s+)?(?:einer\s+)?Wohnung\b",
-                r"\bebenerdige\s+Wohnung\b",
-                r"\bwohnungstauglich\w*",
-            ],
-        },
-    },
-    "exercise_needs": {
-        "high": {
-            "en": [
-                r"\b(?:needs?|requires?)\s+(?:a\s+lot\s+of|lots\s+of|plenty\s+of|much|regular|daily|a\s+good\s+amount\s+of)\s+"
-                r"(?:exercises?|activity|walks|running)\b",
-                r"\b(?:lots|plenty)\s+of\s+exercises?\b",
-                r"\blong\s+walks\b",
-                r"\b(?:space|room)\s+to\s+run\b",
-                r"\bactive\s+(?:family|families|owners?|homes?|people|person|lifestyle|household|adopters?)\b",
-                r"\b(?:jogging|running|hiking)\s+(?:companion|partner|buddy)\b",
-            ],
-            "de": [
-                r"\bviel\s+(?:Bewegung|Auslastung|Beschäftigung|Auslauf)\b",
-                r"\b(?:körperliche|geistige|ausreichende|artgerechte|sinnvolle)\w*\s+(?:und\s+\w+\s+)?Auslastung\b",
-                r"\bAuslastungsmodell\w*",
-                r"\b(?:ausgiebige|lange)\w*\s+Spaziergänge\b",
-                r"\bHundesport\w*",
-                r"\b(?:aktive|sportliche)\w*\s+(?:Zuhause|Menschen|Halter\w*|Familie|Besitzer\w*|Personen)\b",
-                r"\b(?:Jogging|Lauf)partner\w*",
-            ],
-        },
-        "moderate": {
-            "en": [
-                r"\bmoderate\s+(?:amount\s+of\s+)?exercise\b",
-                r"\bdaily\s+walks\b",
-            ],
-            "de": [
-                r"\bnormale\w*\s+Spaziergänge\b",
-                r"\bmäßige\w*\s+Bewegung\b",
-            ],
-        },
-        "minimal": {
-            "en": [
-                r"\b(?:little|minimal)\s+exercise\b",
-                r"\bshort\s+walks\b",
-            ],
-            "de": [
-                r"\bkurze\w*\s+Spaziergänge\b",
-                r"\bwenig\s+Bewegung\b",
-                r"(?#fixed)\bkeine\s+langen\s+Spaziergänge\b",
-                r"(?#fixed)\b(?:lange|ausgiebige)\w*\s+Spaziergänge\b[^.!?;,]{0,40}?\bnicht\s+(?:mehr\s+)?in\s+Frage\b",
-            ],
-        },
-    },
-    "grooming_needs": {
-        "frequent": {
-            "en": [
-                r"\b(?:regular|daily|frequent)\s+(?:grooming|brushing)\b",
-                r"\b(?:needs?|requires?)\s+(?:constant|regular|frequent|daily|lots\s+of|a\s+lot\s+of|professional)\s+grooming\b",
-                r"\bhigh[\s-]maintenance\s+coat\b",
-            ],
-            "de": [
-                r"\b(?:intensive|regelmäßige|tägliche|viel)\w*\s+Fellpflege\b",
-                r"\bmuss\s+(?:\w+\s+){0,2}?(?:gebürstet|geschoren|getrimmt)\b",
-            ],
-        },
-        "weekly": {
-            "en": [r"\bweekly\s+(?:grooming|brushing)\b"],
-            "de": [r"\bwöchentlich\w*\s+(?:gebürstet|Fellpflege|bürsten)\b"],
-        },
-        "minimal": {
-            "en": [
-                r"\blow[\s-]maintenance\s+coat\b",
-                r"\b(?:little|minimal)\s+grooming\b",
-                r"\beasy\s+to\s+groom\b",
-            ],
-            "de": [r"\bpflegeleichte[sn]?\s+Fell\b"],
-        },
-    },
-}
+
+@lexicon.cached
+def _fragments() -> dict[str, str]:
+    """Fragment name -> regex, from every language's ``offline_model.fragments``."""
+    return {str(k): str(v) for k, v in lexicon.mapping("offline_model", "fragments").items()}
+
+
+def _expand_fragments(pattern: str) -> str:
+    fragments = _fragments()
+    return _FRAGMENT_RE.sub(lambda m: fragments.get(m.group(1), m.group(0)), pattern)
+
+
+def _by_language(section: str, depth: int) -> dict[str, Any]:
+    """``offline_model.<section>`` of every language as one table whose leaves are
+    ``{lang: [pattern, ...]}`` (fragments expanded): ``depth`` 2 is field -> value -> lang,
+    ``depth`` 1 is label -> lang. Keys keep their first file's order."""
+    out: dict[str, Any] = {}
+    for lang in lexicon.languages():
+        table = lexicon.lookup("offline_model", section, language=lang) or {}
+        for key, node in table.items():
+            if depth == 2:
+                for value, patterns in (node or {}).items():
+                    out.setdefault(key, {}).setdefault(value, {})[lang] = [
+                        _expand_fragments(p) for p in patterns or []]
+            else:
+                out.setdefault(key, {})[lang] = [_expand_fragments(p) for p in node or []]
+    return out
+
+
+def _alternation(key: str) -> str:
+    """The alternatives of every language's ``offline_model.<key>`` joined with ``|``."""
+    return "|".join(lexicon.words("offline_model", key)) or r"(?!x)x"
+
+
+@lexicon.cached
+def _patterns() -> dict[str, Any]:
+    """The lexicon tables in the shapes the evidence finder uses."""
+    return {
+        "profile": _by_language("profile", 2),
+        "traits": _by_language("traits", 1),
+        "activities": _by_language("activities", 1),
+        "medical": _by_language("medical_needs", 1),
+        "special": _by_language("special_needs", 1),
+        # Clause-level markers that make a hit worthless (dropped, even for fixed patterns).
+        "uncertain": "|".join(f"(?:{p})" for p in lexicon.words("offline_model", "uncertainty_regexes")),
+        # A compatibility hit in a clause that talks to the reader before it is about the
+        # reader, not the dog ("if you're a person that likes to play with dogs").
+        "reader": rf"\b(?:{_alternation('reader_words')})\b",
+        # Words that negate the word right after them ("not good with cats", "nicht
+        # verträglich"); not when an exception follows: "no problem with cats", "nicht nur".
+        "negator": rf"\b(?:{_alternation('negators')})\b(?!\s+(?:{_alternation('negator_exceptions')}))",
+        # Words that weaken a hit ("bedingt verträglich", "good with some dogs").
+        "hedge": rf"\b(?:{_alternation('hedges')})\b",
+        # Where a clause ends, for the uncertainty, hedge and negation windows.
+        "boundary": r"[,;:()\[\]–—]|\s-\s|\s[-*•♦♥]+|\.(?-i:(?=[A-Z]))|"
+                    rf"\b(?:{_alternation('clause_breaks')})\b",
+        # Needs that are over ("has fully recovered") or no problem ("Ressourcen ist kein
+        # Problem") are not needs.
+        "needs_cancel": rf"\b(?:{_alternation('needs_cancel')})\b",
+        # Languages whose negation can follow the phrase ("Lange Spaziergänge kommen nicht
+        # in Frage"): how many words after a hit are checked, and the words that stop it.
+        "lookahead": {lang: (int(node.get("words", 0)),
+                             frozenset(w.lower() for w in node.get("stop_words", [])))
+                      for lang in lexicon.languages()
+                      if (node := lexicon.lookup("offline_model", "negation_lookahead", language=lang))},
+    }
+
 
 # What a negated hit becomes (value, or None: drop it). (field, value) pairs not listed
 # are not checked for negation: their patterns carry the negation themselves.
@@ -709,195 +186,6 @@ HEDGE_RULES: dict[str, dict[str, str]] = {
 
 GOOD_WITH_FIELDS: tuple[str, ...] = ("good_with_children", "good_with_dogs", "good_with_cats")
 
-# Personality traits: English label -> language -> patterns (negated hits are dropped).
-TRAIT_LEXICON: dict[str, dict[str, list[str]]] = {
-    "friendly": {"en": [r"\bfriendly\b(?!\s+(?:home|family|environment))", r"\bfriendliest\b"],
-                 "de": [r"\bfreundlich\w*"]},
-    "playful": {"en": [r"\bplayful\b"], "de": [r"\bverspielt\w*"]},
-    "affectionate": {
-        "en": [r"\baffectionate\b", r"\bcuddly\b", r"\bmanja\b",
-               r"\bloving\b(?!\s+(?:home|homes|family|families|owners?|care|people|person|adopters?|hands|"
-               r"forever|environment|and\s+caring|household|parents?|guardians?))"],
-        "de": [r"\bverschmust\w*", r"\banhänglich\w*", r"\bverkuschelt\w*", r"\bkuschelig\w*",
-               r"\bschmusebedürftig\w*"],
-    },
-    "gentle": {"en": [r"\bgentle\b"], "de": [r"\bsanft\w*"]},
-    "loyal": {"en": [r"\bloyal\b", r"\bfaithful\b"], "de": [r"\btreue?[rnms]?\b", r"\bloyal\w*"]},
-    "intelligent": {"en": [r"\bintelligent\b", r"\bsmart\b", r"\bclever\b"],
-                    "de": [r"\bintelligent\w*", r"\bklug\w*", r"\bschlau\w*", r"\bclever\w*"]},
-    "curious": {"en": [r"\bcurious\b", r"\binquisitive\b"], "de": [r"\bneugierig\w*"]},
-    # the first patterns of energy_level "low": calm, relaxed...; ruhig, gelassen, gemütlich
-    "calm": {"en": PROFILE_LEXICON["energy_level"]["low"]["en"][:3],
-             "de": PROFILE_LEXICON["energy_level"]["low"]["de"][:3]},
-    "energetic": {"en": [r"\benergetic\b", r"\blively\b", r"\bhigh[\s-]energy\b"],
-                  "de": [r"\btemperamentvoll\w*", r"\blebhaft\w*", r"\bbewegungsfreudig\w*",
-                         r"\benergiegeladen\w*"]},
-    "shy": {"en": [r"\bshy\b", r"\btimid\b"],
-            "de": [r"\bschüchtern\w*", r"\bängstlich\w*", r"\bscheu(?:e[rnms]?)?\b"]},
-    "confident": {"en": [r"(?<!some\s)(?<!gain\s)(?<!more\s)\bconfident\b", r"\bbrave\b"],
-                  "de": [r"\bselbstbewusst\w*", r"\bselbstsicher\w*"]},
-    "alert": {"en": [r"\balert\b", r"\b(?:good|great|excellent)\s+(?:guard|watch)[\s-]?dog\b"],
-              "de": [r"\bwachsam\w*"]},
-    "independent": {
-        # not "independent dog rescuing missions"
-        "en": [r"\b(?:is|are|very|quite|rather|fairly|and|an?)\s+independent\b"
-               r"(?!\s+(?:dog\s+)?(?:rescu|mission|feeder))"],
-        "de": [r"\beigenständig\w*", r"\bselbstständig\w*", r"\bselbständig\w*"],
-    },
-    "stubborn": {"en": [r"\bstubborn\b", r"\bheadstrong\b"],
-                 "de": [r"\bdickköpfig\w*", r"\beigenwillig\w*", r"\bstur(?:e[rnms]?)?\b"]},
-    "sensitive": {
-        # not "(my baby is) sensitive to pets"
-        "en": [r"\b(?:is|very|quite|a\s+bit|and)\s+sensitive\b(?!\s+to\s+(?:pets|fur|dogs|animals))"],
-        "de": [r"\bsensibel\b", r"\bsensible[nmrs]?\b", r"\bfeinfühlig\w*"],
-    },
-    "people-oriented": {"en": [r"\bpeople[\s-]oriented\b", r"\bpeople[\s-]person\b"],
-                        "de": [r"\bmenschenbezogen\w*", r"\bpersonenbezogen\w*"]},
-    "cheerful": {"en": [r"\bcheerful\b", r"\bhappy[\s-]go[\s-]lucky\b"], "de": [r"\bfröhlich\w*", r"\blustig\w*"]},
-    "obedient": {"en": [r"\bobedient\b"], "de": [r"\bgehorsam(?:e[rnms]?)?\b"]},
-    "protective": {"en": [r"\bprotective\b"], "de": [r"\bbeschützend\w*", r"\bwachsam\w*"]},
-    "athletic": {"en": [r"\bathletic\b", r"\bsporty\b"], "de": [r"\bsportlich\w*"]},
-    "sweet": {"en": [r"\bsweet\b(?!\s+home)", r"\bsweetest\b"], "de": [r"\bliebenswert\w*"]},
-    "mischievous": {"en": [r"\bnaughty\b", r"\bmischievous\b", r"\bcheeky\b"], "de": [r"\bfrech\w*"]},
-    "trusting": {"en": [r"\btrusting\b"], "de": [r"\bzutraulich\w*"]},
-}
-
-# Favourite activities: English label -> language -> patterns.
-ACTIVITY_LEXICON: dict[str, dict[str, list[str]]] = {
-    "fetch": {"en": [r"\b(?:plays?|playing)\s+fetch\b", r"\bfetch(?:ing)?\s+(?:the\s+)?(?:ball|sticks?|toys?)\b",
-                     r"\b(?:loves?|enjoys?|likes?)\s+(?:to\s+)?(?:play\s+)?(?:with\s+)?(?:a\s+|the\s+|his\s+|her\s+)?balls?\b"],
-              "de": [r"\bApport\w*", r"\bBallspiel\w*", r"\b(?:spielt|liebt)\s+(?:\w+\s+){0,2}?(?:Ball|Bällen)\b"]},
-    "walks": {"en": [r"\b(?:loves?|enjoys?|likes?)\s+(?:\w+\s+){0,2}?walks?\b"],
-              "de": [r"\b(?:liebt|genießt|mag)\s+(?:\w+\s+){0,2}?Spaziergänge\b", r"\bgeht\s+gerne\s+spazieren\b"]},
-    "swimming": {"en": [r"\b(?:loves?|enjoys?|likes?)\s+(?:to\s+)?swim\w*", r"\b(?:loves?|enjoys?)\s+(?:the\s+)?water\b"],
-                 "de": [r"\bschwimmt\s+gerne\b", r"\bWasserratte\b", r"\bliebt\s+(?:das\s+)?(?:Wasser|Schwimmen)\b"]},
-    "running": {"en": [r"\b(?:loves?|enjoys?|likes?)\s+(?:to\s+)?run(?:ning)?\b", r"\bjogging\b"],
-                "de": [r"\bJoggen\b", r"\brennt\s+gerne\b", r"\bläuft\s+gerne\b"]},
-    "playing": {"en": [r"\b(?:loves?|enjoys?|likes?)\s+(?:to\s+)?play(?:ing)?\b"],
-                "de": [r"\bspielt\s+(?:\w+\s+)?gerne\b", r"\bzum\s+Spielen\s+animieren\b"]},
-    "toys": {"en": [r"\b(?:loves?|enjoys?|likes?)\s+(?:\w+\s+)?(?:toys?|squeaky)\b"],
-             "de": [r"\bSpielzeug\w*"]},
-    "cuddling": {"en": [r"\b(?:loves?|enjoys?|likes?)\s+(?:to\s+)?(?:cuddl\w+|belly\s+rubs?|hugs?)\b"],
-                 "de": [r"\bKuschel(?:n|einheiten)\b", r"\bStreicheleinheiten\b"]},
-    "dog sports": {"en": [r"\bagility\b", r"\bdog\s+sports?\b"], "de": [r"\bHundesport\w*", r"\bAgility\b"]},
-    "scent work": {"en": [r"\bscent\s+work\b", r"\bnose\s+work\b", r"\btracking\b"],
-                   "de": [r"\bNasenarbeit\b", r"\bSuchspiel\w*", r"\bMantrailing\b", r"\bFährtenarbeit\b"]},
-    "lunging": {"en": [], "de": [r"\bLongieren\b"]},
-    "car rides": {"en": [r"\bcar\s+rides?\b"], "de": [r"\bAutofahren\b"]},
-}
-
-# Medical needs: English label -> language -> patterns. The profile quotes the sentences.
-MEDICAL_LEXICON: dict[str, dict[str, list[str]]] = {
-    "medication": {"en": [r"\bmedications?\b(?!\s+(?:fees?|costs?|charges?|expenses?))",
-                          r"\bon\s+(?:daily\s+|lifelong\s+)?medicines?\b"],
-                   "de": [r"\bMedikament\w*", r"\bTabletten\b"]},
-    # not the family's allergy: "my child is allergic to her fur"
-    "allergy": {"en": [r"\ballerg\w+(?!\s+to\s+(?:\w+\s+)?(?:cats?|dogs?|fur|pets?|animals?|hair|her|him|it|them|puppies)\b)"],
-                "de": [r"\bAllergi\w+", r"\ballergisch\w*"]},
-    "epilepsy": {"en": [r"\bepilep\w+", r"\bseizures?\b"], "de": [r"\bEpilep\w+", r"\bKrampfanf(?:a|ä)ll\w*"]},
-    "heart condition": {"en": [r"\bheart\s+(?:disease|murmur|condition|problems?|failure)\b",
-                               r"\bheartworm\s+(?:positive|infection|disease)\b"],
-                        "de": [r"\bHerz\w*(?:krank|fehler|problem|erkrank|insuffizienz|geräusch|schwäche)\w*",
-                               r"\bherzkrank\w*"]},
-    "arthritis": {"en": [r"\barthritis\b", r"\bjoint\s+problems?\b"],
-                  "de": [r"\bArthrose\w*", r"\bArthritis\b", r"\bGelenkproblem\w*", r"\bSpondylose\w*"]},
-    "leishmaniasis": {"en": [r"\bleishmania\w*"], "de": [r"\bLeishmaniose\w*"]},
-    "hip dysplasia": {"en": [r"\bhip\s+dysplasia\b"], "de": [r"\bHüftdysplasie\w*", r"\bHD\b"]},
-    "skin condition": {"en": [r"\bskin\s+(?:problems?|conditions?|diseases?|issues?|infections?|allerg\w+)\b",
-                              r"\bmange\b", r"\bdemodex\b"],
-                       "de": [r"\bHaut(?:problem|erkrankung|krankheit)\w*", r"\bRäude\b"]},
-    "special diet": {"en": [r"\bspecial\s+(?:diet|food)\b", r"\bprescription\s+(?:diet|food)\b"],
-                     "de": [r"\bSpezialfutter\w*", r"\bspezielle[sn]?\s+Futter\b", r"\bDiät\w*", r"\bSchonkost\b"]},
-    "blindness": {"en": [r"\bblind\b(?!\s+spot)", r"\bvisually\s+impaired\b"], "de": [r"\bblind\w*", r"\berblindet\w*"]},
-    "deafness": {"en": [r"\bdeaf\b"], "de": [r"\btaub(?:e[rnms]?)?\b", r"\bgehörlos\w*"]},
-    "mobility impairment": {"en": [r"\bparaly[sz]\w*", r"\b(?:three|3)[\s-]legged\b", r"\bamput\w+",
-                                   r"\blimp(?:s|ing)?\b", r"\bwheelchair\b"],
-                            "de": [r"\bgelähmt\w*", r"\bdreibeinig\w*", r"\bamputiert\w*",
-                                   r"\bBewegungsapparat\w*", r"(?#fixed)\bkeine\s+Treppen\b"]},
-    "chronic disease": {"en": [r"\btick\s+fever\b", r"\bdistemper\b", r"\bparvo\w*", r"\bdiabet\w+",
-                               r"\btumou?rs?\b", r"\bcancer\b", r"\bkidney\s+(?:disease|failure|problems?)\b"],
-                        "de": [r"\bDiabet\w+", r"\bTumor\w*", r"\bKrebs\w*", r"\bSchilddrüs\w+",
-                               r"\bBlutdruck\w*", r"\bNieren(?:erkrank|insuff|problem|schaden|werte|leiden)\w*",
-                               r"\bchronisch\w*", r"\bLeber(?:erkrank|problem|schaden|werte|leiden)\w*"]},
-    "surgery": {"en": [r"(?<!spay\s)(?<!neuter\s)(?<!sterilisation\s)(?<!sterilization\s)\bsurgery\b",
-                       r"\boperated\s+on\b"],
-                "de": [r"(?<!spay\s)(?<!neuter\s)(?<!sterilisation\s)\bOperation\w*", r"\boperiert\w*"]},
-    "health problems": {"en": [], "de": [r"\bErkrankung\w*"]},
-}
-
-# Special needs (behaviour and handling): English label -> language -> patterns.
-SPECIAL_NEEDS_LEXICON: dict[str, dict[str, list[str]]] = {
-    "leash reactivity": {"en": [r"\bleash[\s-]reactiv\w*", r"\breactive\s+on\s+(?:the\s+|a\s+)?leash\b",
-                                r"\bleash[\s-]aggress\w*"],
-                         "de": [r"\bLeinenaggress\w*", r"\bleinenaggressiv\w*", r"\bLeinenpöbel\w*",
-                                r"\bleinenreaktiv\w*"]},
-    # "a black muzzle" is a coat marking: only wearing or training a muzzle counts
-    "muzzle": {"en": [r"\b(?:wears?|wearing|needs?|requires?|with|on)\s+(?:a\s+)?muzzle\b",
-                      r"\bmuzzle[\s-](?:trained|training)\b", r"\bmuzzled\b"],
-               "de": [r"\bMaulkorb\w*"]},
-    "separation anxiety": {"en": [r"\bseparation\s+anxiety\b", r"\bcan(?:no|'|’)?t\s+be\s+left\s+alone\b"],
-                           "de": [r"\bTrennungsangst\b", r"\bAlleinbleiben\b",
-                                  r"(?#fixed)\bnicht\s+(?:gut\s+|lange\s+)?allein(?:e)?\s+bleiben\b"]},
-    "resource guarding": {"en": [r"\bresource[\s-]guard\w*", r"\bfood[\s-]aggress\w*",
-                                 r"\bguards?\s+(?:his|her|its)\s+(?:food|toys|bowl)\b"],
-                          "de": [r"\bRessourcen\w*", r"\bFutterneid\w*"]},
-    "bite history": {"en": [r"\b(?:has|have|had)\s+bitten\b", r"\bbite\s+history\b",
-                            r"\bbit\s+(?:someone|a\s+person|people|a\s+child|his|her)\b"],
-                     "de": [r"\bgebissen\b", r"\bBeißvorf(?:a|ä)ll\w*", r"\bschnappt\b", r"\bBeißvorfall\w*"]},
-    "aggression": {"en": [r"\baggressive\s+(?:towards?|to|with)\s+(?:people|strangers|humans|men|women|visitors)\b",
-                          r"\bfear[\s-]aggress\w*"],
-                   # German "aggressiv" only in German context: English "aggressive" is spelt alike
-                   "de": [r"\bAggressionsverhalten\b", r"\bTerritorialverhalten\b", r"\bSchutztrieb\w*",
-                          r"\bAbwehrbereitschaft\b",
-                          r"\b(?:zeigt\s+sich|reagiert|wird|verhält\s+sich)\s+(?:\w+\s+){0,3}?aggressiv\w*",
-                          r"\baggressive[sn]?\s+(?:Verhalten|Verhaltensweisen)\b"]},
-    "strong prey drive": {"en": [r"\b(?:high|strong)\s+prey\s+drive\b"],
-                          "de": [r"\bJagdtrieb\w*", r"\bBeutefangverhalten\w*", r"\bjagdlich\w*\s+(?:ambitioniert|motiviert)\w*"]},
-    "escape risk": {"en": [r"\bescape\s+artist\b", r"\bescap(?:es|ing)\s+(?:from\s+)?(?:the\s+)?(?:fence|gate|house|yard)\b"],
-                    "de": [r"\bausbruchsicher\w*", r"\bAusbruchskünstler\w*"]},
-}
-
-# Clause-level markers that make a hit worthless (dropped, even for fixed patterns).
-UNCERTAINTY_PATTERNS: list[str] = [
-    r"\bnot\s+(?:\w+\s+)?sure\b", r"\bunsure\b", r"\bunknown\b", r"\bno\s+idea\b",
-    r"\b(?:do|does|did)\s*n[o'’]?t\s+know\b", r"\bdon[’']?t\s+know\b", r"\bdoesn[’']?t\s+know\b",
-    r"\b(?:not|never)\s+(?:yet\s+)?(?:been\s+)?tested\b", r"\buntested\b", r"\bwhether\b",
-    r"\bno\s+(?:\w+\s+)?experience\s+with\b", r"\bhaven[’']?t\s+(?:tried|tested|seen)\b",
-    r"\bnever\s+(?:met|seen|been\s+(?:around|with))\b", r"\bunclear\b",
-    r"\bob\b", r"\bunbekannt\b", r"\bnicht\s+bekannt\b", r"\bwissen\s+wir\b[^.!?]{0,30}\bnicht\b",
-    r"\bkönnen\s+wir\s+(?:\w+\s+){0,3}?nicht\s+(?:sagen|einschätzen|beurteilen)\b",
-    r"\bkeine\s+Erfahrung\w*", r"\b(?:nicht|noch\s+nicht|nie)\s+getestet\b", r"\bungetestet\b",
-    r"\bnicht\s+einschätzen\b", r"\bunklar\b",
-]
-
-# A compatibility hit in a clause that talks to the reader before it is about the reader,
-# not the dog ("if you're a person that likes to play with dogs").
-READER_PATTERN = r"\b(?:you|you['’]re|youre|you['’]ll|u|ur)\b"
-
-# Words that negate the word right after them ("not good with cats", "nicht verträglich").
-# Not when followed by "only", "problem": "no problem with cats", "nicht nur".
-NEGATOR_PATTERN = (
-    r"\b(?:not|no|never|nor|cannot|can[’']?t|won[’']?t|don[’']?t|dont|doesn[’']?t|doesnt|didn[’']?t|"
-    r"isn[’']?t|isnt|aren[’']?t|wasn[’']?t|hasn[’']?t|haven[’']?t|shouldn[’']?t|without|"
-    r"rarely|seldom|hardly|nicht|kein|keine|keinen|keinem|keiner|nie|niemals|nirgends|selten)\b"
-    r"(?!\s+(?:only|just|problems?|issues?|worries|trouble|nur|probleme?|problemen|schwierigkeiten|zu\s+vergessen|mehr\s+als))"
-)
-# Words that weaken a hit ("bedingt verträglich", "good with some dogs").
-HEDGE_PATTERN = (
-    r"\b(?:sometimes|mostly|usually|partly|selective(?:ly)?|some|certain|depending|depends|as\s+long\s+as|"
-    r"if|probably|maybe|might|may|supervis\w+|slow(?:ly)?\s+introduc\w+|proper\s+introduc\w+|"
-    r"bedingt|teilweise|eingeschränkt|meist(?:ens)?|manchmal|je\s+nach|vermutlich|wahrscheinlich|"
-    r"eventuell|evtl|unter\s+Umständen|wenn|falls|grundsätzlich|prinzipiell)\b"
-)
-# Where a clause ends, for the uncertainty, hedge and negation windows.
-CLAUSE_BOUNDARY_PATTERN = (
-    r"[,;:()\[\]–—]|\s-\s|\s[-*•♦♥]+|\.(?-i:(?=[A-Z]))|\b(?:but|however|although|though|whereas|while|except|"
-    r"aber|jedoch|sondern|obwohl|allerdings|doch|während|außer)\b"
-)
-# German negation can follow the phrase ("Lange Spaziergänge kommen nicht in Frage"):
-# this many words after a German hit are checked too.
-GERMAN_NEGATION_LOOKAHEAD_WORDS = 4
-GERMAN_NEGATION_STOP_WORDS = frozenset({"und", "oder", "aber", "sondern", "doch", "jedoch"})
 NEGATION_LOOKBEHIND_WORDS = 3
 # Quotes longer than this are cut down to the clause that holds the hit.
 MAX_QUOTE_CHARS = 300  # domain.hallucination.MAX_REFERENCE_CHARS: a quote backs one claim
@@ -907,13 +195,6 @@ MAX_QUOTE_CHARS = 300  # domain.hallucination.MAX_REFERENCE_CHARS: a quote backs
 # "3) ", ":)"), joining what is left with a space. A quote crossing such a mark could
 # cross a removed part and then be no verbatim quote of the listing.
 QUOTE_CUT_PATTERN = r"(?<=[.!?;])\s+|\s+-+\s+|\s+(?=\d{1,2}\)\s)|(?<=:\))\s*"
-# Needs that are over ("has fully recovered") or no problem ("Ressourcen ist kein Problem")
-# are not needs.
-NEEDS_CANCEL_PATTERN = (
-    r"\b(?:recovered|healed|cured|ausgeheilt|verheilt|genesen|geheilt|überstanden|"
-    r"kein(?:e|en)?\s+Probleme?|no\s+(?:problems?|issues?))\b"
-)
-
 CONFIDENCE_DIRECT = 0.9
 CONFIDENCE_NEGATED = 0.8
 CONFIDENCE_HEDGED = 0.7
@@ -921,106 +202,21 @@ CONFIDENCE_CONFLICT = 0.6
 CONFIDENCE_LIST = 0.8
 
 # =======================================================================================
-# Sentence splitting
+# Sentence splitting: the project's one splitter (domain.grounding.sentence_spans), so the
+# offline model quotes the sentences the rules and the rubric read.
 # =======================================================================================
 
-ABBREVIATIONS: frozenset[str] = frozenset({
-    # German
-    "z.b", "z. b", "ca", "bzw", "usw", "d.h", "u.a", "o.ä", "u.u", "v.a", "z.t", "evtl", "ggf",
-    "inkl", "zzgl", "bspw", "sog", "vgl", "geb", "tel", "str", "hr", "fr", "mind", "max", "min",
-    "ggü", "gem", "lt", "allg", "insb", "std", "nr", "abs", "dt", "zw", "e.v", "mio", "tsd",
-    "jhd", "jh",
-    # English
-    "e.g", "i.e", "eg", "ie", "approx", "appr", "mr", "mrs", "ms", "dr", "st", "vs", "mt", "jr",
-    "sr", "inc", "ltd", "co", "yrs", "yr", "mths", "mth", "mos", "wks", "ph", "hp",
-    "dob", "apt", "ave", "rd", "jl", "jln", "tmn",
-})
-# Abbreviations that often end a sentence: they end one when the next word is capitalized.
-FINAL_ABBREVIATIONS: frozenset[str] = frozenset({"etc", "usw", "u.s.w", "ff"})
-MONTH_NAMES: frozenset[str] = frozenset({
-    "januar", "jänner", "februar", "märz", "maerz", "april", "mai", "juni", "juli", "august",
-    "september", "oktober", "november", "dezember", "january", "february", "march", "may",
-    "june", "july", "october", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
-    "sep", "sept", "okt", "oct", "nov", "dez", "dec",
-})
-# Linear (issue 9): a run of marks is matched once from its start, without backtracking.
-_SENTENCE_END = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’»«)\]]*+(?=\s|$)|[。！？]+|\n+")
-_NEXT_WORD = re.compile(r"\s*+(\S{1,64})(\S?)")
-#: Longest token (characters) looked at before a full stop; enough for any abbreviation.
-_TOKEN_WINDOW = 256
-_LEADING_PUNCT = "([{\"'„“‚‘«»*-–—"
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans ``(start, end)`` of ``text``, whitespace trimmed, in order.
-
-    ``text[start:end]`` is always a verbatim substring. A sentence ends at ``.``, ``!``,
-    ``?``, ``…`` (followed by whitespace or the end), at CJK full stops and at line
-    breaks. A ``.`` does not end a sentence after an abbreviation (:data:`ABBREVIATIONS`:
-    "z.B.", "ca.", "Dr.", "e.g."), after a single letter ("v. a."), after a number followed
-    by a month name or a number ("am 25. September"), or when the next word starts in
-    lower case after a short token. Times ("13:00") and decimal commas ("37,9 kg") contain
-    no sentence end by construction.
-    """
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for m in _SENTENCE_END.finditer(text):
-        punct = m.group().rstrip("\"'”’»«)]")
-        if punct == "." and not _ends_sentence(text, start, m.start(), m.end()):
-            continue
-        _add_span(spans, text, start, m.end())
-        start = m.end()
-    _add_span(spans, text, start, len(text))
-    return spans
-
-
-def _add_span(spans: list[tuple[int, int]], text: str, start: int, end: int) -> None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if end > start:
-        spans.append((start, end))
-
-
-def _ends_sentence(text: str, sent_start: int, dot: int, after: int) -> bool:
-    # Bounded look-arounds only (issue 9): no copy of the sentence so far or of the rest of
-    # the text per full stop.
-    start = dot
-    stop = max(sent_start, dot - _TOKEN_WINDOW)
-    while start > stop and not text[start - 1].isspace():
-        start -= 1
-    token = text[start:dot].lstrip(_LEADING_PUNCT)
-    lowered = token.lower()
-    if lowered in ABBREVIATIONS:
-        return False
-    if len(token) == 1 and token.isalpha():
-        return False
-    next_match = _NEXT_WORD.match(text, after)
-    next_word = next_match.group(1) if next_match else ""
-    long_word = bool(next_match and next_match.group(2))
-    next_clean = next_word.lstrip(_LEADING_PUNCT).rstrip(".,;:!?)").lower()
-    if lowered in FINAL_ABBREVIATIONS:
-        return next_word[:1].isupper()
-    if token.isdigit() and ((next_clean in MONTH_NAMES and not long_word) or next_clean[:1].isdigit()):
-        return False
-    if next_clean[:1].isdigit() and len(token) <= 3 and token.isalpha():
-        return False  # "No. 5", "Nr. 3"
-    if next_word[:1].islower() and (len(token) <= 3 or "." in token):
-        return False
-    return True
+split_sentences = sentence_spans
 
 
 # =======================================================================================
 # Evidence finding
 # =======================================================================================
 
-_UMLAUTS = {"ä": "(?:ä|ae)", "ö": "(?:ö|oe)", "ü": "(?:ü|ue)", "Ä": "(?:Ä|Ae)", "Ö": "(?:Ö|Oe)",
-            "Ü": "(?:Ü|Ue)", "ß": "(?:ß|ss)"}
-
-
 def _expand_umlauts(pattern: str) -> str:
-    return "".join(_UMLAUTS.get(ch, ch) for ch in pattern)
+    """``pattern`` also matching transliterated spellings (the lexicon's one table:
+    :func:`enrichment_assets.lexicon.umlaut_tolerant`, ``ä`` -> ``(?:ä|ae)``)."""
+    return lexicon.umlaut_tolerant(pattern)
 
 
 @dataclass(frozen=True)
@@ -1062,15 +258,16 @@ def _rules_from(table: Mapping[str, Mapping[str, Mapping[str, list[str]]]]) -> t
     return tuple(rules)
 
 
-@functools.cache
+@lexicon.cached
 def _compiled() -> dict[str, Any]:
     """All lexicons compiled once per process (lazily: importing the module stays cheap)."""
+    lexicons = _patterns()
     tables = {
-        "profile": _rules_from(PROFILE_LEXICON),
-        "traits": _rules_from({"personality_traits": TRAIT_LEXICON}),
-        "activities": _rules_from({"favorite_activities": ACTIVITY_LEXICON}),
-        "medical": _rules_from({"medical_needs": MEDICAL_LEXICON}),
-        "special": _rules_from({"special_needs": SPECIAL_NEEDS_LEXICON}),
+        "profile": _rules_from(lexicons["profile"]),
+        "traits": _rules_from({"personality_traits": lexicons["traits"]}),
+        "activities": _rules_from({"favorite_activities": lexicons["activities"]}),
+        "medical": _rules_from({"medical_needs": lexicons["medical"]}),
+        "special": _rules_from({"special_needs": lexicons["special"]}),
     }
     keywords = sorted({k for rules in tables.values() for r in rules if r.keywords for k in r.keywords})
     # keyword -> indices of the rules it may activate, per table; rules without keywords
@@ -1090,12 +287,13 @@ def _compiled() -> dict[str, Any]:
         "keywords": tuple(keywords),
         "index": index,
         "always": always,
-        "uncertain": _compile("|".join(f"(?:{p})" for p in UNCERTAINTY_PATTERNS)),
-        "reader": _compile(READER_PATTERN),
-        "negator": _compile(NEGATOR_PATTERN),
-        "hedge": _compile(HEDGE_PATTERN),
-        "boundary": _compile(CLAUSE_BOUNDARY_PATTERN),
-        "needs_cancel": _compile(NEEDS_CANCEL_PATTERN),
+        "uncertain": _compile(lexicons["uncertain"] or r"(?!x)x"),
+        "reader": _compile(lexicons["reader"]),
+        "negator": _compile(lexicons["negator"]),
+        "hedge": _compile(lexicons["hedge"]),
+        "boundary": _compile(lexicons["boundary"]),
+        "needs_cancel": _compile(lexicons["needs_cancel"]),
+        "lookahead": lexicons["lookahead"],
     }
 
 
@@ -1232,11 +430,13 @@ def _find_hits(doc: _Document, table: str, negation_rules: Mapping[str, Mapping[
 def _is_negated(text: str, left: int, m: re.Match[str], right: int, lang: str, negator: re.Pattern[str]) -> bool:
     before_words = re.findall(r"[\w'’]+", text[left:m.start()])[-NEGATION_LOOKBEHIND_WORDS:]
     window = " ".join(before_words) + " " + m.group()
-    if lang == "de":
+    lookahead = _compiled()["lookahead"].get(lang)
+    if lookahead:
+        words, stop_words = lookahead
         after = re.findall(r"[\w'’]+", text[m.end():right])
         tail = []
-        for word in after[:GERMAN_NEGATION_LOOKAHEAD_WORDS]:
-            if word.lower() in GERMAN_NEGATION_STOP_WORDS:
+        for word in after[:words]:
+            if word.lower() in stop_words:
                 break
             tail.append(word)
         window += " " + " ".join(tail)
@@ -1287,13 +487,8 @@ def _labels(hits: list[_Hit], limit: int) -> list[str]:
 # =======================================================================================
 
 def _present(value: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, float) and math.isnan(value):
-        return False
-    if isinstance(value, str) and value.strip().lower() in {"", "nan", "none", "null", "unknown", "n/a", "na"}:
-        return False
-    return True
+    """False for ``None``, NaN and a string that states nothing (:func:`lexicon.is_missing`)."""
+    return not lexicon.is_missing(value)
 
 
 def _text_fact(facts: Mapping[str, Any], key: str) -> str | None:
@@ -1341,8 +536,17 @@ class _Facts:
     vaccinated: str | None
 
 
-_MIXED_ONLY_BREEDS = frozenset({"mixed breed", "mixed", "mix", "mixed-breed", "mischling", "crossbreed",
-                                "cross breed", "mongrel", "mutt"})
+@lexicon.cached
+def _mixed_only_breeds() -> frozenset[str]:
+    """Breed texts that only say "mixed" (the normalizer's ``normalizer.mix`` words)."""
+    return frozenset(w.casefold() for w in lexicon.words("normalizer", "mix"))
+
+
+@lexicon.cached
+def _mix_word_re() -> re.Pattern[str]:
+    """A mix word inside a breed text ("Labrador mix"): the ``normalizer.mix`` words."""
+    words = sorted(lexicon.words("normalizer", "mix"), key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
 
 
 def _facts_of(facts: Mapping[str, Any]) -> _Facts:
@@ -1354,9 +558,9 @@ def _facts_of(facts: Mapping[str, Any]) -> _Facts:
     breed = _text_fact(facts, "breed")
     mixed = facts.get("mixed_breed") is True or (
         isinstance(facts.get("mixed_breed"), str) and str(facts.get("mixed_breed")).lower() in {"true", "yes"})
-    if breed and breed.lower() in _MIXED_ONLY_BREEDS:
+    if breed and breed.casefold().replace("-", " ") in _mixed_only_breeds():
         breed, mixed = None, True
-    if breed and re.search(r"\b(?:mix|mixed|mischling|cross)\b", breed, re.IGNORECASE):
+    if breed and _mix_word_re().search(breed):
         mixed = False  # the breed text already says so; do not add "mix" twice
     age = _number_fact(facts, "age_months")
     size = _text_fact(facts, "size")
@@ -1376,355 +580,36 @@ def _facts_of(facts: Mapping[str, Any]) -> _Facts:
 
 
 # =======================================================================================
-# Text templates (data): one block per language. {S} is the subject (pronoun or name),
-# {be} the verb "to be" agreeing with it. Gender keys: m, f, g (group), n (unknown sex:
-# the name is the subject and grammatical forms are masculine, like "dog").
+# Text templates: offline_model.templates / identity / adjectives / labels of each language
+# file. {S} is the subject (pronoun or name), {be} the verb "to be" agreeing with it.
+# Gender keys: m, f, g (group), n (unknown sex: the name is the subject and grammatical
+# forms are masculine, like "dog"). Age forms: "1" (one) and "n" ({n} of them).
 # =======================================================================================
 
-TEXT: dict[str, dict[str, Any]] = {
-    "en": {
-        "no_name": "This dog",
-        "no_name_inline": "this dog",
-        "subject": {"m": "He", "f": "She", "g": "They"},
-        "be": {"m": "is", "f": "is", "g": "are", "n": "is"},
-        "and": "and", "or": "or",
-        "home": "{name} is looking for a home.",
-        "group": "{name} is a group of dogs looking for a home.",
-        "group_breed": "Breed: {breed}.",
-        "group_age": "Age: {age}.",
-        "years": {1: "1 year", "n": "{n} years"},
-        "months": {1: "1 month", "n": "{n} months"},
-        "under_one_month": "less than 1 month",
-        "adjectives": "{S} {be} {list}.",
-        "adjectives_group": "Personality: {list}.",
-        "good_yes": "{S} {be} good with {list}.",
-        "good_no": "A home without {list} is needed.",
-        "good_maybe": "Living with {list} may work, depending on the situation.",
-        "nouns_yes": {"good_with_children": "children", "good_with_dogs": "other dogs", "good_with_cats": "cats"},
-        "nouns_no": {"good_with_children": "children", "good_with_dogs": "other dogs", "good_with_cats": "cats"},
-        "nouns_maybe": {"good_with_children": "children", "good_with_dogs": "other dogs", "good_with_cats": "cats"},
-        "trainability": {"easy": "Training should be easy.", "moderate": "Training needs some consistency.",
-                         "challenging": "Training will need patience and consistency."},
-        "home_type": {"house_with_garden": "A home with a garden would be ideal.",
-                      "house_preferred": "A house is preferred.",
-                      "apartment_ok": "Apartment living is possible."},
-        "exercise_needs": {"high": "Plenty of daily exercise is needed.",
-                           "moderate": "A moderate amount of exercise is needed.",
-                           "minimal": "Only a little exercise is needed."},
-        "grooming_needs": {"frequent": "The coat needs frequent grooming.", "weekly": "Weekly grooming is needed.",
-                           "minimal": "Grooming needs are minimal."},
-        "experience_level": {"experienced_only": "An experienced owner is needed.",
-                             "some_experience": "Some experience with dogs is recommended.",
-                             "first_time_ok": "Suitable for first-time owners too."},
-        "medical": "Medical needs mentioned in the listing: {list}.",
-        "medical_generic": "The listing mentions medical needs.",
-        "special": "Special needs mentioned in the listing: {list}.",
-        "special_generic": "The listing mentions special needs.",
-        "activities": "Favourite activities: {list}.",
-        "state_yes": "{S} {be} {state}.",
-        "state_no": "{S} {be} not {state}.",
-        "neutered": {"m": "neutered", "f": "spayed", "g": "neutered", "n": "neutered"},
-        "vaccinated": {"m": "vaccinated", "f": "vaccinated", "g": "vaccinated", "n": "vaccinated"},
-        "weight": "Weight: {w} kg.",
-        "height": "Shoulder height: {h} cm.",
-        "decimal": ".",
-        "tagline": "Meet {name}",
-        "tagline_adjectives": "Meet {name}: {list}",
-    },
-    "de": {
-        "no_name": "Dieser Hund",
-        "no_name_inline": "dieser Hund",
-        "subject": {"m": "Er", "f": "Sie", "g": "Sie"},
-        "be": {"m": "ist", "f": "ist", "g": "sind", "n": "ist"},
-        "and": "und", "or": "oder",
-        "home": "{name} sucht ein Zuhause.",
-        "group": "{name} ist eine Gruppe von Hunden, die ein Zuhause sucht.",
-        "group_breed": "Rasse: {breed}.",
-        "group_age": "Alter: {age}.",
-        "years": {1: "1 Jahr", "n": "{n} Jahre"},
-        "months": {1: "1 Monat", "n": "{n} Monate"},
-        "under_one_month": "jünger als 1 Monat",
-        "adjectives": "{S} {be} {list}.",
-        "adjectives_group": "Wesen: {list}.",
-        "good_yes": "{S} {be} verträglich mit {list}.",
-        "good_no": "Ein Zuhause ohne {list} ist nötig.",
-        "good_maybe": "Das Zusammenleben mit {list} ist je nach Situation möglich.",
-        "nouns_yes": {"good_with_children": "Kindern", "good_with_dogs": "anderen Hunden", "good_with_cats": "Katzen"},
-        "nouns_no": {"good_with_children": "Kinder", "good_with_dogs": "andere Hunde", "good_with_cats": "Katzen"},
-        "nouns_maybe": {"good_with_children": "Kindern", "good_with_dogs": "anderen Hunden", "good_with_cats": "Katzen"},
-        "trainability": {"easy": "Die Erziehung dürfte leichtfallen.", "moderate": "Die Erziehung braucht etwas Konsequenz.",
-                         "challenging": "Die Erziehung braucht Geduld und Konsequenz."},
-        "home_type": {"house_with_garden": "Ein Zuhause mit Garten wäre ideal.",
-                      "house_preferred": "Ein Haus wird bevorzugt.",
-                      "apartment_ok": "Wohnungshaltung ist möglich."},
-        "exercise_needs": {"high": "Viel tägliche Bewegung ist nötig.",
-                           "moderate": "Ein mittleres Maß an Bewegung ist nötig.",
-                           "minimal": "Nur wenig Bewegung ist nötig."},
-        "grooming_needs": {"frequent": "Das Fell braucht häufige Pflege.", "weekly": "Wöchentliche Fellpflege ist nötig.",
-                           "minimal": "Der Pflegeaufwand ist gering."},
-        "experience_level": {"experienced_only": "Hundeerfahrene Halter sind nötig.",
-                             "some_experience": "Etwas Hundeerfahrung wird empfohlen.",
-                             "first_time_ok": "Auch für Hundeanfänger geeignet."},
-        "medical": "In der Beschreibung erwähnte medizinische Bedürfnisse: {list}.",
-        "medical_generic": "Die Beschreibung erwähnt medizinische Bedürfnisse.",
-        "special": "In der Beschreibung erwähnte besondere Bedürfnisse: {list}.",
-        "special_generic": "Die Beschreibung erwähnt besondere Bedürfnisse.",
-        "activities": "Lieblingsbeschäftigungen: {list}.",
-        "state_yes": "{S} {be} {state}.",
-        "state_no": "{S} {be} nicht {state}.",
-        "neutered": {"m": "kastriert", "f": "kastriert", "g": "kastriert", "n": "kastriert"},
-        "vaccinated": {"m": "geimpft", "f": "geimpft", "g": "geimpft", "n": "geimpft"},
-        "weight": "Gewicht: {w} kg.",
-        "height": "Schulterhöhe: {h} cm.",
-        "decimal": ",",
-        "tagline": "Das ist {name}",
-        "tagline_adjectives": "Das ist {name}: {list}",
-    },
-    "fr": {
-        "no_name": "Ce chien",
-        "no_name_inline": "ce chien",
-        "subject": {"m": "Il", "f": "Elle", "g": "Ils"},
-        "be": {"m": "est", "f": "est", "g": "sont", "n": "est"},
-        "not_be": {"m": "n'est pas", "f": "n'est pas", "g": "ne sont pas", "n": "n'est pas"},
-        "and": "et", "or": "ni",
-        "home": "{name} cherche une nouvelle famille.",
-        "group": "{name} est un groupe de chiens qui cherche une famille.",
-        "group_breed": "Race : {breed}.",
-        "group_age": "Âge : {age}.",
-        "years": {1: "1 an", "n": "{n} ans"},
-        "months": {1: "1 mois", "n": "{n} mois"},
-        "under_one_month": "moins de 1 mois",
-        "adjectives": "{S} {be} {list}.",
-        "adjectives_group": "Caractère : {list}.",
-        "good_yes": "Bonne entente avec {list}.",
-        "good_no": "Un foyer sans {list} est nécessaire.",
-        "good_maybe": "La cohabitation avec {list} est possible selon la situation.",
-        "nouns_yes": {"good_with_children": "les enfants", "good_with_dogs": "les autres chiens", "good_with_cats": "les chats"},
-        "nouns_no": {"good_with_children": "enfants", "good_with_dogs": "autres chiens", "good_with_cats": "chats"},
-        "nouns_maybe": {"good_with_children": "les enfants", "good_with_dogs": "les autres chiens", "good_with_cats": "les chats"},
-        "trainability": {"easy": "L'éducation devrait être facile.", "moderate": "L'éducation demande un peu de constance.",
-                         "challenging": "L'éducation demandera de la patience et de la constance."},
-        "home_type": {"house_with_garden": "Une maison avec jardin serait idéale.",
-                      "house_preferred": "Une maison est préférable.",
-                      "apartment_ok": "La vie en appartement est possible."},
-        "exercise_needs": {"high": "Beaucoup d'exercice quotidien est nécessaire.",
-                           "moderate": "Une quantité modérée d'exercice est nécessaire.",
-                           "minimal": "Peu d'exercice est nécessaire."},
-        "grooming_needs": {"frequent": "Le pelage demande un entretien fréquent.",
-                           "weekly": "Un brossage hebdomadaire est nécessaire.",
-                           "minimal": "L'entretien du pelage est minime."},
-        "experience_level": {"experienced_only": "Un maître expérimenté est nécessaire.",
-                             "some_experience": "Un peu d'expérience avec les chiens est recommandée.",
-                             "first_time_ok": "Convient aussi à un premier chien."},
-        "medical": "Besoins médicaux mentionnés dans l'annonce : {list}.",
-        "medical_generic": "L'annonce mentionne des besoins médicaux.",
-        "special": "Besoins particuliers mentionnés dans l'annonce : {list}.",
-        "special_generic": "L'annonce mentionne des besoins particuliers.",
-        "activities": "Activités préférées : {list}.",
-        "state_yes": "{S} {be} {state}.",
-        "state_no": "{S} {not_be} {state}.",
-        "neutered": {"m": "castré", "f": "stérilisée", "g": "stérilisés", "n": "castré"},
-        "vaccinated": {"m": "vacciné", "f": "vaccinée", "g": "vaccinés", "n": "vacciné"},
-        "weight": "Poids : {w} kg.",
-        "height": "Hauteur au garrot : {h} cm.",
-        "decimal": ",",
-        "tagline": "Voici {name}",
-        "tagline_adjectives": "Voici {name} : {list}",
-    },
-    "es": {
-        "no_name": "Este perro",
-        "no_name_inline": "este perro",
-        "subject": {"m": "", "f": "", "g": ""},
-        "be": {"m": "es", "f": "es", "g": "son", "n": "es"},
-        "estar": {"m": "está", "f": "está", "g": "están", "n": "está"},
-        "and": "y", "or": "ni",
-        "home": "{name} está buscando un hogar.",
-        "group": "{name} es un grupo de perros que busca un hogar.",
-        "group_breed": "Raza: {breed}.",
-        "group_age": "Edad: {age}.",
-        "years": {1: "1 año", "n": "{n} años"},
-        "months": {1: "1 mes", "n": "{n} meses"},
-        "under_one_month": "menos de 1 mes",
-        "adjectives": "{S} {be} {list}.",
-        "adjectives_group": "Carácter: {list}.",
-        "good_yes": "Buena convivencia con {list}.",
-        "good_no": "Se necesita un hogar sin {list}.",
-        "good_maybe": "La convivencia con {list} es posible según la situación.",
-        "nouns_yes": {"good_with_children": "niños", "good_with_dogs": "otros perros", "good_with_cats": "gatos"},
-        "nouns_no": {"good_with_children": "niños", "good_with_dogs": "otros perros", "good_with_cats": "gatos"},
-        "nouns_maybe": {"good_with_children": "niños", "good_with_dogs": "otros perros", "good_with_cats": "gatos"},
-        "trainability": {"easy": "La educación debería ser fácil.", "moderate": "La educación requiere algo de constancia.",
-                         "challenging": "La educación requerirá paciencia y constancia."},
-        "home_type": {"house_with_garden": "Una casa con jardín sería ideal.",
-                      "house_preferred": "Es preferible una casa.",
-                      "apartment_ok": "La vida en un piso es posible."},
-        "exercise_needs": {"high": "Se necesita mucho ejercicio diario.",
-                           "moderate": "Se necesita una cantidad moderada de ejercicio.",
-                           "minimal": "Se necesita poco ejercicio."},
-        "grooming_needs": {"frequent": "El pelaje necesita cuidados frecuentes.",
-                           "weekly": "Se necesita un cepillado semanal.",
-                           "minimal": "El cuidado del pelaje es mínimo."},
-        "experience_level": {"experienced_only": "Se necesita un dueño con experiencia.",
-                             "some_experience": "Se recomienda algo de experiencia con perros.",
-                             "first_time_ok": "Apto también para primerizos."},
-        "medical": "Necesidades médicas mencionadas en el anuncio: {list}.",
-        "medical_generic": "El anuncio menciona necesidades médicas.",
-        "special": "Necesidades especiales mencionadas en el anuncio: {list}.",
-        "special_generic": "El anuncio menciona necesidades especiales.",
-        "activities": "Actividades favoritas: {list}.",
-        "state_yes": "{S} {estar} {state}.",
-        "state_no": "{S} no {estar} {state}.",
-        "neutered": {"m": "castrado", "f": "castrada", "g": "castrados", "n": "castrado"},
-        "vaccinated": {"m": "vacunado", "f": "vacunada", "g": "vacunados", "n": "vacunado"},
-        "weight": "Peso: {w} kg.",
-        "height": "Altura a la cruz: {h} cm.",
-        "decimal": ",",
-        "tagline": "Te presentamos a {name}",
-        "tagline_adjectives": "Te presentamos a {name}: {list}",
-    },
-}
 
-# Identity sentence pieces per language: size and sex words, mixed-breed wording.
-IDENTITY: dict[str, dict[str, Any]] = {
-    "en": {
-        "size": {"small": "small", "medium": "medium-sized", "large": "large", "xlarge": "extra-large"},
-        "sex": {"m": "male", "f": "female", "n": ""},
-        "dog": "dog", "mixed_dog": "mixed-breed dog", "mix_suffix": " mix",
-    },
-    "de": {
-        "size": {"small": {"m": "kleiner", "f": "kleine"}, "medium": {"m": "mittelgroßer", "f": "mittelgroße"},
-                 "large": {"m": "großer", "f": "große"}, "xlarge": {"m": "sehr großer", "f": "sehr große"}},
-        "noun": {"m": "Rüde", "f": "Hündin", "n": "Hund"},
-        "mixed_noun": {"m": "Mischlingsrüde", "f": "Mischlingshündin", "n": "Mischling"},
-        "article": {"m": "ein", "f": "eine", "n": "ein"},
-        "breed": " (Rasse: {breed})", "breed_mixed": " (Rasse: {breed}, Mischling)",
-    },
-    "fr": {
-        "size": {"small": "de petite taille", "medium": "de taille moyenne", "large": "de grande taille",
-                 "xlarge": "de très grande taille"},
-        "noun": {"m": "mâle", "f": "femelle", "n": "chien"},
-        "mixed_noun": {"m": "mâle croisé", "f": "femelle croisée", "n": "chien croisé"},
-        "article": {"m": "un", "f": "une", "n": "un"},
-        "breed": " (race : {breed})", "breed_mixed": {"m": " (race : {breed}, croisé)", "f": " (race : {breed}, croisée)",
-                                                       "n": " (race : {breed}, croisé)"},
-    },
-    "es": {
-        "size": {"small": "de tamaño pequeño", "medium": "de tamaño mediano", "large": "de tamaño grande",
-                 "xlarge": "de tamaño muy grande"},
-        "noun": {"m": "macho", "f": "hembra", "n": "perro"},
-        "mixed_noun": {"m": "macho mestizo", "f": "hembra mestiza", "n": "perro mestizo"},
-        "article": {"m": "un", "f": "una", "n": "un"},
-        "breed": " (raza: {breed})", "breed_mixed": {"m": " (raza: {breed}, mestizo)", "f": " (raza: {breed}, mestiza)",
-                                                      "n": " (raza: {breed}, mestizo)"},
-    },
-}
+class _Templates:
+    """The per-language text of the profile and its translations, from the lexicon."""
 
-# Adjectives for the structured fields and traits; {"m": ..., "f": ...} where they agree.
-ADJECTIVES: dict[str, dict[str, Any]] = {
-    # from structured fields
-    "energy:low": {"en": "calm", "de": "ruhig", "fr": "calme", "es": {"m": "tranquilo", "f": "tranquila"}},
-    "energy:medium": {"en": "moderately active", "de": "mäßig aktiv", "fr": {"m": "modérément actif", "f": "modérément active"},
-                      "es": {"m": "moderadamente activo", "f": "moderadamente activa"}},
-    "energy:high": {"en": "energetic", "de": "temperamentvoll", "fr": "énergique", "es": {"m": "enérgico", "f": "enérgica"}},
-    "energy:very_high": {"en": "very energetic", "de": "sehr temperamentvoll", "fr": "très énergique",
-                         "es": {"m": "muy enérgico", "f": "muy enérgica"}},
-    "confidence:shy": {"en": "shy", "de": "schüchtern", "fr": "timide", "es": "tímido|tímida"},
-    "confidence:moderate": {"en": "fairly self-assured", "de": "recht selbstsicher", "fr": {"m": "assez sûr de lui", "f": "assez sûre d'elle"},
-                            "es": {"m": "bastante seguro", "f": "bastante segura"}},
-    "confidence:confident": {"en": "confident", "de": "selbstbewusst", "fr": {"m": "sûr de lui", "f": "sûre d'elle"},
-                             "es": {"m": "seguro de sí mismo", "f": "segura de sí misma"}},
-    "sociability:reserved": {"en": "reserved", "de": "zurückhaltend", "fr": {"m": "réservé", "f": "réservée"},
-                             "es": {"m": "reservado", "f": "reservada"}},
-    "sociability:selective": {"en": "selective with people", "de": "wählerisch bei Menschen",
-                              "fr": {"m": "sélectif avec les gens", "f": "sélective avec les gens"},
-                              "es": {"m": "selectivo con la gente", "f": "selectiva con la gente"}},
-    "sociability:social": {"en": "sociable", "de": "gesellig", "fr": "sociable", "es": "sociable"},
-    "sociability:very_social": {"en": "very sociable", "de": "sehr gesellig", "fr": "très sociable", "es": "muy sociable"},
-    # traits (labels of TRAIT_LEXICON)
-    "friendly": {"en": "friendly", "de": "freundlich", "fr": {"m": "amical", "f": "amicale"},
-                 "es": {"m": "amistoso", "f": "amistosa"}},
-    "playful": {"en": "playful", "de": "verspielt", "fr": {"m": "joueur", "f": "joueuse"},
-                "es": {"m": "juguetón", "f": "juguetona"}},
-    "affectionate": {"en": "affectionate", "de": "verschmust", "fr": {"m": "affectueux", "f": "affectueuse"},
-                     "es": {"m": "cariñoso", "f": "cariñosa"}},
-    "gentle": {"en": "gentle", "de": "sanft", "fr": "doux|douce", "es": "dulce"},
-    "loyal": {"en": "loyal", "de": "treu", "fr": {"m": "fidèle", "f": "fidèle"}, "es": "leal"},
-    "intelligent": {"en": "intelligent", "de": "klug", "fr": "intelligent|intelligente", "es": "inteligente"},
-    "curious": {"en": "curious", "de": "neugierig", "fr": "curieux|curieuse", "es": "curioso|curiosa"},
-    "calm": {"en": "calm", "de": "ruhig", "fr": "calme", "es": "tranquilo|tranquila"},
-    "energetic": {"en": "energetic", "de": "temperamentvoll", "fr": "énergique", "es": "enérgico|enérgica"},
-    "shy": {"en": "shy", "de": "schüchtern", "fr": "timide", "es": "tímido|tímida"},
-    "confident": {"en": "confident", "de": "selbstbewusst", "fr": "sûr de lui|sûre d'elle",
-                  "es": "seguro de sí mismo|segura de sí misma"},
-    "alert": {"en": "alert", "de": "wachsam", "fr": "vigilant|vigilante", "es": "alerta"},
-    "independent": {"en": "independent", "de": "selbstständig", "fr": "indépendant|indépendante",
-                    "es": "independiente"},
-    "stubborn": {"en": "stubborn", "de": "dickköpfig", "fr": "têtu|têtue", "es": "testarudo|testaruda"},
-    "sensitive": {"en": "sensitive", "de": "sensibel", "fr": "sensible", "es": "sensible"},
-    "people-oriented": {"en": "people-oriented", "de": "menschenbezogen", "fr": "proche des humains",
-                        "es": "apegado a las personas|apegada a las personas"},
-    "cheerful": {"en": "cheerful", "de": "fröhlich", "fr": "joyeux|joyeuse", "es": "alegre"},
-    "obedient": {"en": "obedient", "de": "gehorsam", "fr": "obéissant|obéissante", "es": "obediente"},
-    "protective": {"en": "protective", "de": "beschützend", "fr": "protecteur|protectrice", "es": "protector|protectora"},
-    "athletic": {"en": "athletic", "de": "sportlich", "fr": "sportif|sportive", "es": "deportista"},
-    "sweet": {"en": "sweet", "de": "lieb", "fr": "adorable", "es": "dulce"},
-    "mischievous": {"en": "mischievous", "de": "frech", "fr": "espiègle", "es": "travieso|traviesa"},
-    "trusting": {"en": "trusting", "de": "zutraulich", "fr": "confiant|confiante", "es": "confiado|confiada"},
-}
+    def __init__(self) -> None:
+        self.languages = tuple(lang for lang in lexicon.languages()
+                               if lexicon.lookup("offline_model", "templates", language=lang))
+        self.text: dict[str, dict[str, Any]] = {}
+        self.identity: dict[str, dict[str, Any]] = {}
+        self.adjectives: dict[str, dict[str, Any]] = {}
+        self.labels: dict[str, dict[str, str]] = {}
+        for lang in self.languages:
+            self.text[lang] = lexicon.mapping("offline_model", "templates", language=lang)
+            self.identity[lang] = lexicon.mapping("offline_model", "identity", language=lang)
+            for key, form in lexicon.mapping("offline_model", "adjectives", language=lang).items():
+                self.adjectives.setdefault(key, {})[lang] = form
+            for key, label in lexicon.mapping("offline_model", "labels", language=lang).items():
+                self.labels.setdefault(key, {})[lang] = label
 
-# Names of activities, medical and special needs per language (for the list sentences).
-LABELS: dict[str, dict[str, str]] = {
-    # activities
-    "fetch": {"en": "fetch", "de": "Apportieren", "fr": "rapporter la balle", "es": "traer la pelota"},
-    "walks": {"en": "walks", "de": "Spaziergänge", "fr": "promenades", "es": "paseos"},
-    "swimming": {"en": "swimming", "de": "Schwimmen", "fr": "nager", "es": "nadar"},
-    "running": {"en": "running", "de": "Laufen", "fr": "courir", "es": "correr"},
-    "playing": {"en": "playing", "de": "Spielen", "fr": "jouer", "es": "jugar"},
-    "toys": {"en": "toys", "de": "Spielzeug", "fr": "jouets", "es": "juguetes"},
-    "cuddling": {"en": "cuddling", "de": "Kuscheln", "fr": "câlins", "es": "mimos"},
-    "dog sports": {"en": "dog sports", "de": "Hundesport", "fr": "sports canins", "es": "deportes caninos"},
-    "scent work": {"en": "scent work", "de": "Nasenarbeit", "fr": "travail de flair", "es": "trabajo de olfato"},
-    "lunging": {"en": "lunging", "de": "Longieren", "fr": "longe", "es": "trabajo a la cuerda"},
-    "car rides": {"en": "car rides", "de": "Autofahren", "fr": "balades en voiture", "es": "paseos en coche"},
-    # medical needs
-    "medication": {"en": "medication", "de": "Medikamente", "fr": "médicaments", "es": "medicación"},
-    "allergy": {"en": "allergy", "de": "Allergie", "fr": "allergie", "es": "alergia"},
-    "epilepsy": {"en": "epilepsy", "de": "Epilepsie", "fr": "épilepsie", "es": "epilepsia"},
-    "heart condition": {"en": "heart condition", "de": "Herzerkrankung", "fr": "maladie cardiaque",
-                        "es": "enfermedad cardíaca"},
-    "arthritis": {"en": "arthritis", "de": "Arthrose", "fr": "arthrose", "es": "artrosis"},
-    "leishmaniasis": {"en": "leishmaniasis", "de": "Leishmaniose", "fr": "leishmaniose", "es": "leishmaniosis"},
-    "hip dysplasia": {"en": "hip dysplasia", "de": "Hüftdysplasie", "fr": "dysplasie de la hanche",
-                      "es": "displasia de cadera"},
-    "skin condition": {"en": "skin condition", "de": "Hauterkrankung", "fr": "problème de peau",
-                       "es": "problema de piel"},
-    "special diet": {"en": "special diet", "de": "Spezialfutter", "fr": "alimentation spéciale",
-                     "es": "dieta especial"},
-    "blindness": {"en": "blindness", "de": "Blindheit", "fr": "cécité", "es": "ceguera"},
-    "deafness": {"en": "deafness", "de": "Taubheit", "fr": "surdité", "es": "sordera"},
-    "mobility impairment": {"en": "mobility impairment", "de": "eingeschränkte Beweglichkeit",
-                            "fr": "mobilité réduite", "es": "movilidad reducida"},
-    "chronic disease": {"en": "chronic disease", "de": "chronische Erkrankung", "fr": "maladie chronique",
-                        "es": "enfermedad crónica"},
-    "surgery": {"en": "surgery", "de": "Operation", "fr": "opération", "es": "operación"},
-    "health problems": {"en": "health problems", "de": "gesundheitliche Probleme", "fr": "problèmes de santé",
-                        "es": "problemas de salud"},
-    # special needs
-    "leash reactivity": {"en": "leash reactivity", "de": "Leinenaggression", "fr": "réactivité en laisse",
-                         "es": "reactividad con correa"},
-    "muzzle": {"en": "muzzle", "de": "Maulkorb", "fr": "muselière", "es": "bozal"},
-    "separation anxiety": {"en": "separation anxiety", "de": "Trennungsangst", "fr": "anxiété de séparation",
-                           "es": "ansiedad por separación"},
-    "resource guarding": {"en": "resource guarding", "de": "Ressourcenverteidigung", "fr": "protection des ressources",
-                          "es": "protección de recursos"},
-    "bite history": {"en": "bite history", "de": "Beißvorfälle", "fr": "antécédents de morsure",
-                     "es": "historial de mordeduras"},
-    "aggression": {"en": "aggressive behaviour", "de": "Aggressionsverhalten", "fr": "comportement agressif",
-                   "es": "comportamiento agresivo"},
-    "strong prey drive": {"en": "strong prey drive", "de": "starker Jagdtrieb", "fr": "fort instinct de chasse",
-                          "es": "fuerte instinto de caza"},
-    "escape risk": {"en": "escape risk", "de": "Ausbruchsgefahr", "fr": "risque de fugue", "es": "riesgo de fuga"},
-}
+
+@lexicon.cached
+def _templates() -> _Templates:
+    return _Templates()
+
 
 MAX_ADJECTIVES = 5
 MAX_TRAITS = 8
@@ -1772,13 +657,13 @@ def _age_parts(months: int) -> tuple[str, int] | None:
 
 
 def _age_noun(lang: str, months: int) -> str:
-    text = TEXT[lang]
+    text = _templates().text[lang]
     parts = _age_parts(months)
     if parts is None:
         return text["under_one_month"]
     unit, n = parts
     forms = text[unit]
-    return forms[1] if n == 1 else forms["n"].format(n=n)
+    return forms["1"] if n == 1 else forms["n"].format(n=n)
 
 
 def _cap(sentence: str) -> str:
@@ -1788,7 +673,7 @@ def _cap(sentence: str) -> str:
 
 def _identity(lang: str, f: _Facts, name: str) -> str | None:
     """The "who is this dog" sentence, or None when there is nothing beyond the name."""
-    text, ident = TEXT[lang], IDENTITY[lang]
+    text, ident = _templates().text[lang], _templates().identity[lang]
     g = f.gender
     if g == "g":
         parts = [text["group"].format(name=name)]
@@ -1853,16 +738,17 @@ def _identity(lang: str, f: _Facts, name: str) -> str | None:
 
 
 def _adjective_keys(profile: Mapping[str, Any]) -> list[str]:
+    adjectives = _templates().adjectives
     keys: list[str] = []
     for field, prefix in (("energy_level", "energy"), ("confidence", "confidence"), ("sociability", "sociability")):
         value = profile.get(field)
-        if isinstance(value, str) and f"{prefix}:{value}" in ADJECTIVES:
+        if isinstance(value, str) and f"{prefix}:{value}" in adjectives:
             keys.append(f"{prefix}:{value}")
-    seen_words = {ADJECTIVES[k]["en"] for k in keys}
+    seen_words = {adjectives[k]["en"] for k in keys}
     for trait in profile.get("personality_traits") or []:
-        if isinstance(trait, str) and trait in ADJECTIVES and ADJECTIVES[trait]["en"] not in seen_words:
+        if isinstance(trait, str) and trait in adjectives and adjectives[trait]["en"] not in seen_words:
             keys.append(trait)
-            seen_words.add(ADJECTIVES[trait]["en"])
+            seen_words.add(adjectives[trait]["en"])
     return keys
 
 
@@ -1878,7 +764,7 @@ def _need_labels(profile: Mapping[str, Any], field: str, kind: str) -> list[str]
 
 def _render(lang: str, profile: Mapping[str, Any], facts: Mapping[str, Any], tagline_limit: int) -> tuple[str, str]:
     """(description, tagline) in ``lang`` from profile fields and listing facts only."""
-    text = TEXT[lang]
+    text = _templates().text[lang]
     f = _facts_of(facts)
     g = f.gender
     name = f.name or text["no_name"]
@@ -1899,7 +785,7 @@ def _render(lang: str, profile: Mapping[str, Any], facts: Mapping[str, Any], tag
     sentences.append(identity if identity else text["home"].format(name=name))
 
     adjective_keys = _adjective_keys(profile)
-    adjective_words = [_agree(ADJECTIVES[k][lang], g) for k in adjective_keys]
+    adjective_words = [_agree(_templates().adjectives[k][lang], g) for k in adjective_keys]
     if adjective_words:
         words = adjective_words[:MAX_ADJECTIVES]
         template = text["adjectives_group"] if g == "g" else text["adjectives"]
@@ -1922,11 +808,12 @@ def _render(lang: str, profile: Mapping[str, Any], facts: Mapping[str, Any], tag
         if labels is None:
             continue
         if labels:
-            sentences.append(sentence(text[key], list=", ".join(LABELS[label][lang] for label in labels)))
+            sentences.append(sentence(text[key], list=", ".join(_templates().labels[label][lang] for label in labels)))
         else:
             sentences.append(text[f"{key}_generic"])
 
-    activities = [LABELS[a][lang] for a in profile.get("favorite_activities") or [] if a in LABELS]
+    labels = _templates().labels
+    activities = [labels[a][lang] for a in profile.get("favorite_activities") or [] if a in labels]
     if activities:
         sentences.append(sentence(text["activities"], list=", ".join(activities)))
 
@@ -2178,13 +1065,13 @@ def translate_profile(payload: Mapping[str, Any]) -> TranslatedProfileText:
     Returns:
         ``TranslatedProfileText`` with ``language`` = the requested code. The text is
         built from the structured fields and facts with the templates of
-        :data:`TEXT` (not by translating the English sentences): the name and every
+        the lexicon's ``offline_model.templates`` (not by translating the English sentences): the name and every
         number are kept exactly; free-text fields (an LLM profile's unknown traits) that
         have no template are left out, never invented.
 
     Raises:
         ValueError: when ``target_language`` is missing or not one of
-            :data:`SUPPORTED_LANGUAGES`, or ``payload``/``profile``/``listing`` are not
+            the languages with templates (:data:`SUPPORTED_LANGUAGES`), or ``payload``/``profile``/``listing`` are not
             JSON objects.
     """
     if not isinstance(payload, Mapping):
@@ -2194,10 +1081,11 @@ def translate_profile(payload: Mapping[str, Any]) -> TranslatedProfileText:
         raise ValueError("profile data has no target_language")
     requested = requested.strip()
     lang = requested.lower().replace("_", "-").split("-", 1)[0]
-    if lang not in SUPPORTED_LANGUAGES:
+    supported = _templates().languages
+    if lang not in supported:
         raise ValueError(
             f"offline/rules cannot translate into {requested!r}: supported target languages are "
-            f"{', '.join(SUPPORTED_LANGUAGES)}"
+            f"{', '.join(supported)}"
         )
     profile = payload.get("profile") or {}
     listing = payload.get("listing") or {}
@@ -2348,6 +1236,9 @@ def __getattr__(name: str) -> Any:
     # importing this module (constants, pure functions) does not import litellm (3 s).
     if name == "OfflineRulesLLM":
         return _handler_class()
+    if name == "SUPPORTED_LANGUAGES":
+        # the languages whose lexicon file has offline_model.templates (read on first use)
+        return _templates().languages
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from enrichment_assets import lexicon
 from enrichment_assets.domain.models import DogProfile, NormalizedListing
 from enrichment_assets.llm.parsing import schema_json
 
@@ -150,11 +151,14 @@ def load_prompt_config(organization: str, prompts_dir: Path | None = None) -> Pr
 
 
 def _present(value: Any) -> bool:
+    """False for a value that must not reach a prompt as a word: ``None``, NaN, a blank
+    string or a serialized null (:func:`enrichment_assets.lexicon.null_words`), and the
+    normalizer's ``"unknown"``."""
     if value is None:
         return False
     if isinstance(value, float) and math.isnan(value):
         return False
-    if isinstance(value, str) and (not value.strip() or value.strip().lower() in {"nan", "none", "null"}):
+    if isinstance(value, str) and (not value.strip() or value.strip().casefold() in lexicon.null_words()):
         return False
     if value == "unknown":
         return False
