@@ -44,6 +44,7 @@ ALLOWED: dict[tuple[str, tuple[str, ...]], str] = {
     ("llm/offline.py", ("traits", "activities", "medical")): "keys of the compiled lexicon tables",
     ("llm/offline.py", ("keywords", "index", "always")): "keys of the compiled lexicon tables",
     ("pipeline/status.py", ("listings", "published", "profiled")): "column names of the status summary",
+    ("pipeline/status.py", ("listings", "eligible", "published")): "keys of the status summary (enrichment status --json)",
     ("llm/client.py", ("not supported", "unsupported", "invalid")):
         "phrases of provider error messages (English API text), not listing vocabulary",
     # vocabulary in the modules another change owns (facts, compatibility, hallucination,

@@ -247,13 +247,17 @@ def _decide(folded: str, topic: re.Match[str], name: str = "dogs") -> Reading:
     return Reading(best[3], best[4])
 
 
-_ARTICLES = re.compile(r"\s*(?:(?:a|an|the|other|any|young|small|little|andere[nmrs]?|eine[nmrs]?|die|den|der|kleine[nmrs]?)\s+){0,2}")
+@functools.cache
+def _leading_words() -> re.Pattern[str]:
+    words = _pattern("compatibility", "topic_determiners").pattern
+    return re.compile(rf"\s*(?:(?:{words})\s+){{0,2}}")
 
 
 def _names_own_topic(folded: str, at: int, end: int) -> bool:
     """True when a topic word (cats, dogs, children or animals) follows a marker at ``at``
-    right away ("cannot live with cats"), so the marker is about that topic."""
-    start = _ARTICLES.match(folded, at).end()
+    right away, after at most two ``compatibility.topic_determiners`` ("cannot live with
+    cats", "not with other dogs"), so the marker is about that topic."""
+    start = _leading_words().match(folded, at).end()
     window = folded[start:min(end, start + 30)]
     return any(t.match(window) for t in (*(_topic_pattern(x) for x in TOPIC_OF_FIELD.values()),
                                          _pattern("compatibility", "topics", "animals")))

@@ -1394,8 +1394,8 @@ def rule_unsupported_mention(listing: NormalizedListing, profile: DogProfile) ->
 # Rule: text_contradicts_field
 # ---------------------------------------------------------------------------------------
 
-_OTHER_NOUN_AFTER = re.compile(r"[\s,-]+(?:(?:and\s+|or\s+|und\s+|oder\s+)?(?!(?:at|in|on|around|about|with|to|for|from|by|"
-                               r"im|in|am|zu|mit|bei|um|von|für|the|a|an|his|her|their|its|ein|eine|der|die|das)\b)[\w-]+[\s,]+){0,3}?(?:dogs?|cats?|people|persons?|adults?|owners?|homes?|households?|"
+_OTHER_NOUN_AFTER = re.compile(r"[\s,-]+(?:(?:and\s+|or\s+|und\s+|oder\s+)?(?!(?:" + "|".join(
+                               re.escape(w) for w in lexicon.words("function_words")) + r")\b)[\w-]+[\s,]+){0,3}?(?:dogs?|cats?|people|persons?|adults?|owners?|homes?|households?|"
                                r"environments?|training|handling|voices?|approach|introductions?|kids|children|family|families|"
                                r"places?|spots?|corners?|areas?|streets?|neighbou?rhoods?|surroundings|life|lifestyle|"
                                r"hunde?|katzen?|menschen|zuhause|umgebung|erziehung|ecke|platz|gegend|wohngegend|leben)\b")
