@@ -226,6 +226,18 @@ def model_like_responder(body: dict[str, Any]) -> Reply:
 
 
 
+def cat_claim_responder(body: dict[str, Any], quote: str = "Bruno liebt Katzen.") -> Reply:
+    """:func:`model_like_responder`, with profiles claiming ``good_with_cats: yes`` backed by
+    ``quote``, a sentence no demo listing holds (an ERROR rule fires: the profile is
+    quarantined); other answers unchanged."""
+    reply = model_like_responder(body)
+    answer = json.loads(reply.content)
+    if "good_with_cats" in answer:
+        answer["good_with_cats"] = "yes"
+        answer["source_references"]["good_with_cats"] = quote
+    return Reply(json.dumps(answer), model="stub-llm-1")
+
+
 def main() -> None:  # pragma: no cover - used by the benchmarks
     """Serve canned translation answers until stdin closes: ``python -m
     enrichment_assets_tests.stub_llm_server`` prints its api_base on the first line."""

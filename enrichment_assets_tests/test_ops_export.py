@@ -25,19 +25,9 @@ from enrichment_assets.sources.demo import import_demo
 from enrichment_assets.storage.database import _alembic_config, create_db_engine, upgrade_to_head
 from enrichment_assets.storage.published import PUBLISHED_COLUMNS, load_published
 from enrichment_assets.storage.schema import llm_profiles
-from enrichment_assets_tests.stub_llm_server import Reply, StubLLMServer, model_like_responder
+from enrichment_assets_tests.stub_llm_server import StubLLMServer, cat_claim_responder
 
 ORG, LISTING = "demo-tierheim-nord", "TN-2026-001"
-
-
-def _cat_friendly(body: dict) -> Reply:
-    """The stub's answer with a claim the listing contradicts (an ERROR rule: quarantine)."""
-    reply = model_like_responder(body)
-    answer = json.loads(reply.content)
-    if "good_with_cats" in answer:
-        answer["good_with_cats"] = "yes"
-        answer["source_references"]["good_with_cats"] = "Bruno liebt Katzen."
-    return Reply(json.dumps(answer), model="stub-llm-1")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +43,7 @@ def exported_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         runner = CliRunner()
         assert runner.invoke(main, ["import", "demo"]).exit_code == 0
         assert runner.invoke(main, ["run"]).exit_code == 0
-        with StubLLMServer(responder=_cat_friendly) as server:
+        with StubLLMServer(responder=cat_claim_responder) as server:
             mp.setenv("ENRICHMENT_LLM_API_BASE", server.api_base)
             mp.setenv("ENRICHMENT_LLM_API_KEY", "sk-stub-key-0000000000")
             result = runner.invoke(main, ["profile", ORG, LISTING, "--model", "openai/stub-model", "--save"])

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from enrichment_assets.cli import main
 from enrichment_assets.storage.database import create_db_engine
 from enrichment_assets.storage.schema import llm_calls, llm_profiles, quality_scores, translations
-from enrichment_assets_tests.stub_llm_server import Reply, StubLLMServer, model_like_responder
+from enrichment_assets_tests.stub_llm_server import StubLLMServer, cat_claim_responder
 
 ORG, LISTING = "demo-tierheim-nord", "TN-2026-001"  # Bruno: "Mit Katzen ist Bruno nicht verträglich."
 
@@ -65,15 +65,7 @@ def test_profile_save_stores_like_a_run_and_the_next_run_reuses_it(demo: Path) -
 
 
 def test_profile_with_a_stub_model_shows_violations_with_evidence(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def cat_friendly(body: dict) -> Reply:
-        reply = model_like_responder(body)
-        answer = json.loads(reply.content)
-        if "good_with_cats" in answer:
-            answer["good_with_cats"] = "yes"
-            answer["source_references"]["good_with_cats"] = "Bruno liebt Katzen."
-        return Reply(json.dumps(answer), model="stub-llm-1")
-
-    with StubLLMServer(responder=cat_friendly) as server:
+    with StubLLMServer(responder=cat_claim_responder) as server:
         monkeypatch.setenv("ENRICHMENT_LLM_API_BASE", server.api_base)
         monkeypatch.setenv("ENRICHMENT_LLM_API_KEY", "sk-stub-key-0000000000")
         result = CliRunner().invoke(main, ["profile", ORG, LISTING, "--model", "openai/stub-model"])

@@ -16,7 +16,7 @@ from enrichment_assets.domain.quality import quality_band
 from enrichment_assets.pipeline.status import operations_overview
 from enrichment_assets.storage.database import create_db_engine
 from enrichment_assets.storage.schema import llm_calls, quality_scores
-from enrichment_assets_tests.stub_llm_server import Reply, StubLLMServer, model_like_responder
+from enrichment_assets_tests.stub_llm_server import StubLLMServer, cat_claim_responder, model_like_responder
 
 ORG = "demo-tierheim-nord"
 
@@ -24,15 +24,6 @@ ORG = "demo-tierheim-nord"
 def test_quality_band_cut_offs() -> None:
     assert [quality_band(s) for s in (100, 85, 84.9, 70, 69.9, 50, 49.9, 0)] == [
         "excellent", "excellent", "good", "good", "fair", "fair", "poor", "poor"]
-
-
-def _cat_friendly(body: dict) -> Reply:
-    reply = model_like_responder(body)
-    answer = json.loads(reply.content)
-    if "good_with_cats" in answer:
-        answer["good_with_cats"] = "yes"
-        answer["source_references"]["good_with_cats"] = "Bruno liebt Katzen."
-    return Reply(json.dumps(answer), model="stub-llm-1")
 
 
 def test_status_json_after_a_limited_run_a_quarantine_and_a_broken_file(enrichment_home: Path,
@@ -49,7 +40,7 @@ def test_status_json_after_a_limited_run_a_quarantine_and_a_broken_file(enrichme
         assert run.exit_code == 0, run.output
     # a scrape file with no valid line: quarantined (by the ingest of `profile --save`), its lines rejected
     (enrichment_home / "landing" / ORG / "2026-02-01.jsonl").write_text("not json\n{broken\n", encoding="utf-8")
-    with StubLLMServer(responder=_cat_friendly) as server:
+    with StubLLMServer(responder=cat_claim_responder) as server:
         monkeypatch.setenv("ENRICHMENT_LLM_API_BASE", server.api_base)
         assert runner.invoke(main, ["profile", ORG, "TN-2026-001", "--save"]).exit_code == 1  # quarantined
 

@@ -25,9 +25,11 @@ ORG = "demo-tierheim-nord"
 INVENTED = "Sie liebt Katzen über alles."
 
 
-def planting_responder(plant_in: set[str] | None):
-    """Profiles from the offline rules, with an invented cat claim for names in ``plant_in``
-    (all dogs when None); translations answered normally."""
+def planting_responder(plant_in: set[str] | dict[str, str] | None):
+    """Profiles from the offline rules, with ``good_with_cats: yes`` planted for names in
+    ``plant_in`` (all dogs when None), backed by the invented sentence :data:`INVENTED`, or
+    by ``plant_in[name]`` when it maps names to quotes (a real listing sentence that says no
+    or unknown: issue 8's acceptance); translations answered normally."""
     def respond(body: dict) -> Reply:
         text = body["messages"][-1]["content"]
         if f"<{LISTING_TAG}>" not in text:
@@ -35,9 +37,10 @@ def planting_responder(plant_in: set[str] | None):
         facts = parse_data_block(text, LISTING_TAG)
         profile = profile_from_facts(facts)
         if plant_in is None or facts["name"] in plant_in:
+            quote = plant_in[facts["name"]] if isinstance(plant_in, dict) else INVENTED
             profile = profile.model_copy(update={
                 "good_with_cats": "yes",
-                "source_references": {**profile.source_references, "good_with_cats": INVENTED},
+                "source_references": {**profile.source_references, "good_with_cats": quote},
             })
         return Reply(profile.model_dump_json(), model="stub-llm-1")
     return respond
@@ -103,29 +106,10 @@ def test_one_bad_profile_with_default_thresholds_warns_and_quarantines_only_that
         {k: str(v.value) for k, v in checks["translations_language_and_facts"].metadata.items()})
 
 
-def contradicting_responder(planted: dict[str, str]):
-    """Profiles from the offline rules; for the names in ``planted`` the profile says
-    ``good_with_cats: yes`` and cites the listing's real sentence ``planted[name]``, which
-    says no or unknown (issue 8's acceptance: a quote that exists but says the opposite)."""
-    def respond(body: dict) -> Reply:
-        text = body["messages"][-1]["content"]
-        if f"<{LISTING_TAG}>" not in text:
-            return model_like_responder(body)
-        facts = parse_data_block(text, LISTING_TAG)
-        profile = profile_from_facts(facts)
-        if facts["name"] in planted:
-            profile = profile.model_copy(update={
-                "good_with_cats": "yes",
-                "source_references": {**profile.source_references, "good_with_cats": planted[facts["name"]]},
-            })
-        return Reply(profile.model_dump_json(), model="stub-llm-1")
-    return respond
-
-
 def test_planted_compatibility_error_is_quarantined_and_the_rest_is_translated(tmp_path: Path) -> None:
     planted = {"Bruno": "Mit Katzen ist Bruno nicht verträglich.",  # says no
                "Greta": "Katzen kennt sie nicht."}                 # says unknown
-    result, checks, materialized, engine = _run(tmp_path, contradicting_responder(planted), CheckThresholds())
+    result, checks, materialized, engine = _run(tmp_path, planting_responder(planted), CheckThresholds())
     gate = checks["profiles_hallucination_free"]
     assert not gate.passed and gate.severity == dg.AssetCheckSeverity.WARN, gate.description
     assert gate.metadata["violations_by_rule"].value.get("compatibility_unsupported") == 2
