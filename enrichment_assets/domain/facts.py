@@ -474,7 +474,6 @@ def _alternatives(text: str, start: int, end: int, limit: int) -> Iterable[tuple
         if m is None:
             return
         sub_start = at + m.end()
-        sub_end = sub_start
         cut = _VALUE_END.search(text, sub_start, min(limit, sub_start + MAX_VALUE_CHARS))
         sub_end = cut.start() if cut else min(limit, sub_start + MAX_VALUE_CHARS)
         yield sub_start, sub_end

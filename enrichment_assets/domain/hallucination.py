@@ -1394,18 +1394,24 @@ def rule_unsupported_mention(listing: NormalizedListing, profile: DogProfile) ->
 # Rule: text_contradicts_field
 # ---------------------------------------------------------------------------------------
 
-_OTHER_NOUN_AFTER = re.compile(r"[\s,-]+(?:(?:and\s+|or\s+|und\s+|oder\s+)?(?!(?:" + "|".join(
-                               re.escape(w) for w in lexicon.words("function_words")) + r")\b)[\w-]+[\s,]+){0,3}?(?:dogs?|cats?|people|persons?|adults?|owners?|homes?|households?|"
-                               r"environments?|training|handling|voices?|approach|introductions?|kids|children|family|families|"
-                               r"places?|spots?|corners?|areas?|streets?|neighbou?rhoods?|surroundings|life|lifestyle|"
-                               r"hunde?|katzen?|menschen|zuhause|umgebung|erziehung|ecke|platz|gegend|wohngegend|leben)\b")
+@functools.cache
+def _other_noun_after() -> re.Pattern[str]:
+    """A noun right after a trait word, past at most three adjectives that are no
+    ``function_words`` ("a calm rural home"): the word describes that noun."""
+    return re.compile(r"[\s,-]+(?:(?:and\s+|or\s+|und\s+|oder\s+)?(?!(?:" + "|".join(
+                      re.escape(w) for w in lexicon.words("function_words")) + r")\b)[\w-]+[\s,]+){0,3}?(?:dogs?|cats?|people|persons?|adults?|owners?|homes?|households?|"
+                      r"environments?|training|handling|voices?|approach|introductions?|kids|children|family|families|"
+                      r"places?|spots?|corners?|areas?|streets?|neighbou?rhoods?|surroundings|life|lifestyle|"
+                      r"hunde?|katzen?|menschen|zuhause|umgebung|erziehung|ecke|platz|gegend|wohngegend|leben)\b")
+
+
 _OTHER_BEFORE = re.compile(r"\b(?:another|other|with\s+(?:a|an)|andere[nmrs]?|einem|einer)\s+(?:\w+\s+)?$")
 
 
 def _describes_other(folded: str, m: re.Match[str]) -> bool:
     """A trait word about another animal or a person, or an adjective of a home or a method
     ("another calm dog", "calm, positive training", "a calm home"), not about the dog."""
-    return bool(_OTHER_NOUN_AFTER.match(folded, m.end()) or _OTHER_BEFORE.search(folded[max(0, m.start() - 25):m.start()]))
+    return bool(_other_noun_after().match(folded, m.end()) or _OTHER_BEFORE.search(folded[max(0, m.start() - 25):m.start()]))
 
 
 _CALM_INDOORS = re.compile(
