@@ -62,27 +62,32 @@ def _topic_pattern(topic: str) -> re.Pattern[str]:
         terms += _terms("animals", topic, "mention") + _terms("animals", topic, "evidence")
     elif topic == "children":
         terms += _terms("children", "mention") + _terms("children", "evidence")
-    if topic == "dogs":  # a breed names a dog: "lived with a female husky"
-        data = lexicon.data_file("breeds")
-        for entry in data.get("breeds") or []:
-            names = [n for n in [entry["english"], *entry.get("names", [])] if len(n) > 3]
-            # "two collies", "her huskies", "zwei Pudeln": a breed's plural names dogs too
-            terms += names + [_plural(n) for n in names if n[-1:].isalpha()]
-        general = [n for e in data.get("general") or [] for n in (e.get("name"), e.get("english")) if n and len(n) > 3]
-        terms += general + [_plural(n) for n in general] + list(data.get("common_nouns") or [])
-    return lexicon.compile_terms(terms)
+    pattern = lexicon.compile_terms(terms)
+    if topic != "dogs":
+        return pattern
+    # a breed names a dog: "lived with a female husky", "the fosterer's two collies"
+    return re.compile(f"{pattern.pattern}|{_breed_names_regex()}", re.IGNORECASE)
 
 
-def _plural(name: str) -> str:
-    """A term matching a breed name and its English or German plural ("collie" ->
-    "collies", "husky" -> "huskies", "pudel" -> "pudeln")."""
-    folded = lexicon.fold(name)
-    if folded.endswith("y") and folded[-2:-1] not in "aeiou":
-        folded, ending = folded[:-1], "(?:y|ies)"
-    else:
-        ending = "(?:s|es|n|en)?"
-    body = r"[\s-]+".join(re.escape(word) for word in folded.split())
-    return f"re:(?<!\\w){body}{ending}(?!\\w)"
+def _breed_names_regex() -> str:
+    """One alternation of every breed and type name of ``lexicon/breeds.yaml`` (folded,
+    longer than three letters) and its English or German plural ("collie" -> "collies",
+    "husky" -> "huskies", "pudel" -> "pudeln"), with one word boundary around it: the
+    names as separate terms, each with its own boundaries, made every search slower."""
+    data = lexicon.data_file("breeds")
+    names = {n for entry in data.get("breeds") or [] for n in [entry["english"], *entry.get("names", [])]}
+    names |= {n for e in data.get("general") or [] for n in (e.get("name"), e.get("english")) if n}
+    names |= set(data.get("common_nouns") or [])
+    folded = {lexicon.fold(n) for n in names if len(n) > 3}
+
+    def alternation(words: set[str]) -> str:
+        return "|".join(r"[\s-]+".join(re.escape(w) for w in name.split())
+                        for name in sorted(words, key=lambda w: (-len(w), w)))
+
+    y_stems = {n[:-1] for n in folded if n.endswith("y") and n[-2:-1] not in "aeiou"}
+    plain = folded - {stem + "y" for stem in y_stems}
+    return (rf"(?<!\w)(?:(?:{alternation(plain)})(?:s|es|n|en)?"
+            rf"|(?:{alternation(y_stems)})(?:y|ies))(?!\w)")
 
 
 def topic_pattern(topic: str) -> re.Pattern[str]:
