@@ -310,3 +310,29 @@ def test_spent_today_counts_only_the_current_utc_day(tmp_path) -> None:
         ])
     assert spent_today_usd(engine, now=datetime(2026, 11, 21, 19, 0)) == 0.375
     engine.dispose()
+
+
+def test_a_signal_while_an_answer_is_stored_is_delivered_after_it() -> None:
+    """The SIGTERM race of the model stage: a signal raised inside ``on_result`` used to cut
+    the storing of a paid answer in half; it now reaches the installed handler afterwards."""
+    import signal
+
+    from enrichment_assets.llm.client import _signals_deferred
+
+    class Stop(Exception):
+        pass
+
+    def raising(_signo, _frame):
+        raise Stop
+
+    previous = signal.signal(signal.SIGTERM, raising)
+    stored = []
+    try:
+        with pytest.raises(Stop):
+            with _signals_deferred():
+                signal.raise_signal(signal.SIGTERM)
+                stored.append("answer")  # the rest of the block still runs
+        assert stored == ["answer"]
+        assert signal.getsignal(signal.SIGTERM) is raising
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import json
 import logging
 import re
+import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -917,6 +919,13 @@ def run_calls(client: LLMClient, conversations: Sequence[list[dict[str, str]]], 
         while pending:
             try:
                 index, item = done.get()
+                pending -= 1
+                if isinstance(item, BaseException):
+                    raise item
+                results[index] = item
+                if on_result is not None:
+                    with _signals_deferred():  # an answer being stored is stored whole
+                        on_result(index, item)
             except BaseException as exc:  # noqa: BLE001 - a signal arrives here
                 if interrupt is not None or not _is_interrupt(exc):
                     raise  # a second signal: stop at once
@@ -924,13 +933,6 @@ def run_calls(client: LLMClient, conversations: Sequence[list[dict[str, str]]], 
                 # nothing new, keep storing the answers of the requests in flight
                 interrupt = exc
                 STOP.set()
-                continue
-            pending -= 1
-            if isinstance(item, BaseException):
-                raise item
-            results[index] = item
-            if on_result is not None:
-                on_result(index, item)
     except BaseException:
         for future in futures:
             future.cancel()
@@ -939,6 +941,28 @@ def run_calls(client: LLMClient, conversations: Sequence[list[dict[str, str]]], 
     if interrupt is not None:
         raise interrupt
     return [r for r in results if r is not None]
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT/SIGTERM received inside the block are delivered, to the handlers installed
+    before it (the CLI's, Dagster's), when it ends: storing an answer is never cut in half
+    (a signal raised inside it left the paid answer unstored and failed the run). Only the
+    main thread can swap handlers; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {signo: signal.getsignal(signo) for signo in (signal.SIGINT, signal.SIGTERM)}
+    for signo in previous:
+        signal.signal(signo, lambda number, _frame: received.append(number))
+    try:
+        yield
+    finally:
+        for signo, handler in previous.items():
+            signal.signal(signo, handler)
+        for signo in received:
+            signal.raise_signal(signo)
 
 
 def _is_interrupt(exc: BaseException) -> bool:
