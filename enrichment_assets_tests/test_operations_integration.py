@@ -193,16 +193,20 @@ def test_ui_shows_assets_partitions_and_check_results(stack) -> None:
             # whenever it is there.
             expand = page.locator("text=Expand all groups >> visible=true").first
             skip = page.get_by_role("button", name="Skip")
-            for _ in range(6):
+            for attempt in range(6):
                 if skip.count():
                     skip.first.click()
                 try:
                     page.locator("button:has([aria-label=settings]):visible").last.click(timeout=10_000)
                     expand.wait_for(timeout=10_000)
+                    if skip.count():  # the dialog can open between the menu and the click
+                        skip.first.click()
+                    expand.click(timeout=10_000)
                     break
                 except Exception:  # noqa: BLE001 - playwright's TimeoutError: a dialog or an undrawn graph
+                    if attempt == 5:
+                        raise
                     page.keyboard.press("Escape")
-            expand.click()
             page.keyboard.press("Escape")
             for name in ("raw_records", "normalized_records", "llm_profiles", "quality_scores", "translations"):
                 page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
