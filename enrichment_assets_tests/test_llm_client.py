@@ -317,7 +317,7 @@ def test_a_signal_while_an_answer_is_stored_is_delivered_after_it() -> None:
     the storing of a paid answer in half; it now reaches the installed handler afterwards."""
     import signal
 
-    from enrichment_assets.llm.client import _signals_deferred
+    from enrichment_assets.llm.client import STOP, _signals_deferred
 
     class Stop(Exception):
         pass
@@ -331,8 +331,10 @@ def test_a_signal_while_an_answer_is_stored_is_delivered_after_it() -> None:
         with pytest.raises(Stop):
             with _signals_deferred():
                 signal.raise_signal(signal.SIGTERM)
+                assert STOP.is_set(), "no new request starts while the answer is stored"
                 stored.append("answer")  # the rest of the block still runs
         assert stored == ["answer"]
         assert signal.getsignal(signal.SIGTERM) is raising
     finally:
         signal.signal(signal.SIGTERM, previous)
+        STOP.clear()

@@ -945,17 +945,23 @@ def run_calls(client: LLMClient, conversations: Sequence[list[dict[str, str]]], 
 
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """SIGINT/SIGTERM received inside the block are delivered, to the handlers installed
-    before it (the CLI's, Dagster's), when it ends: storing an answer is never cut in half
-    (a signal raised inside it left the paid answer unstored and failed the run). Only the
-    main thread can swap handlers; elsewhere the block runs as it is."""
+    """SIGINT/SIGTERM received inside the block stop new requests at once (:data:`STOP`)
+    and are delivered, to the handlers installed before it (the CLI's, Dagster's), when it
+    ends: storing an answer is never cut in half (a signal raised inside it left the paid
+    answer unstored and failed the run). Only the main thread can swap handlers; elsewhere
+    the block runs as it is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[int] = []
+
+    def defer(number: int, _frame: Any) -> None:
+        STOP.set()  # no new request starts from now on, as with the signal itself
+        received.append(number)
+
     previous = {signo: signal.getsignal(signo) for signo in (signal.SIGINT, signal.SIGTERM)}
     for signo in previous:
-        signal.signal(signo, lambda number, _frame: received.append(number))
+        signal.signal(signo, defer)
     try:
         yield
     finally:
