@@ -37,20 +37,35 @@ def test_definitions_load() -> None:
     assert repo.get_sensor_def("new_scrape_sensor").default_status == dg.DefaultSensorStatus.RUNNING
 
 
-def test_sensor_adds_partitions_and_one_run_per_new_file(tmp_path: Path) -> None:
+def test_sensor_adds_partitions_and_one_run_per_organization_with_new_files(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     written = import_demo(landing)
     (landing / "Bad Org").mkdir()
     (landing / "Bad Org" / "x.jsonl").write_text('{"external_id": "1"}\n', encoding="utf-8")
+    busy = sorted(written)[-1]  # an organization with two new files: still one run
+    extra = landing / busy / "zz-extra.jsonl"
+    extra.write_text('{"external_id": "x1", "name": "Xena", "description": "Xena is extra."}\n', encoding="utf-8")
     resources = {"landing": LandingResource(path=str(landing)),
                  "database": DatabaseResource(url=f"sqlite:///{tmp_path / 'db.sqlite'}")}
     with dg.instance_for_test() as instance:
         with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
             result = new_scrape_sensor(ctx)
+        with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+            replay = new_scrape_sensor(ctx)  # the same files give the same run keys
         files = sorted(landing.glob("demo-*/*.jsonl"))
-        assert len(result.run_requests) == len(files) >= 3
-        assert {r.run_key for r in result.run_requests} == {f"{f.parent.name}:{file_sha256(f)}" for f in files}
-        assert {r.partition_key for r in result.run_requests} == set(written)
+        assert len(files) > len(written) >= 3
+        assert sorted(r.partition_key for r in result.run_requests) == sorted(written), "one run per organization"
+        assert [r.run_key for r in replay.run_requests] == [r.run_key for r in result.run_requests]
+        assert len({r.run_key for r in result.run_requests}) == len(written)
+        for request in result.run_requests:
+            org_files = [f for f in files if f.parent.name == request.partition_key]
+            assert request.tags["enrichment/scrape_files"] == str(len(org_files))
+            assert all(f.name in request.tags["enrichment/scrape_file"] for f in org_files)
+            if len(org_files) == 1:
+                assert request.run_key == f"{request.partition_key}:{file_sha256(org_files[0])}"
+            else:
+                assert request.partition_key == busy and request.run_key.startswith(f"{busy}:")
+                assert request.run_key not in {f"{busy}:{file_sha256(f)}" for f in org_files}
         added = result.dynamic_partitions_requests[0]
         assert sorted(added.partition_keys) == sorted(written)
         assert "Bad Org" not in json.dumps([r.partition_key for r in result.run_requests])

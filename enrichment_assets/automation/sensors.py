@@ -1,11 +1,11 @@
-"""``new_scrape_sensor``: a run per new scrape file in the landing folder."""
+"""``new_scrape_sensor``: one run per organization with new scrape files in the landing folder."""
 
 import dagster as dg
 
 from enrichment_assets.automation.jobs import enrich_organization_job
 from enrichment_assets.domain.contract import bounded
 from enrichment_assets.partitions import organizations
-from enrichment_assets.pipeline.discovery import plan_new_scrapes, run_key
+from enrichment_assets.pipeline.discovery import by_organization, plan_new_scrapes, run_key
 from enrichment_assets.pipeline.raw import processed_scrape_files
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.landing import LandingResource
@@ -21,8 +21,9 @@ SHOWN_PROBLEMS = 10
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Watches <landing>/<organization>/*.jsonl. Adds the organization's partition when it is "
-        "new and requests one run of the whole flow per new scrape file (run key = "
-        "<organization>:<sha256>). A file is new when no scrape_files row has it (whether a sensor "
+        "new and requests one run of the whole flow per organization with new scrape files, "
+        "carrying all of them (run key = <organization>:<sha256> of the file, or of the sorted "
+        "file hashes when there are several). A file is new when no scrape_files row has it (whether a sensor "
         "run or `enrichment run` processed it) and the cursor (requested files, per organization) "
         "does not hold it. Ignored landing entries are named in the skip reason."
     ),
@@ -33,15 +34,15 @@ def new_scrape_sensor(context: dg.SensorEvaluationContext, landing: LandingResou
     plan = plan_new_scrapes(landing.root, known, context.cursor, processed_scrape_files(database.engine))
     for problem in plan.problems[:SHOWN_PROBLEMS]:
         context.log.warning(f"landing entry ignored: {problem}")
-    requests = [
-        dg.RunRequest(
-            run_key=run_key(scrape),
-            partition_key=scrape.organization,
-            tags={"enrichment/scrape_file": bounded(scrape.path.name, 200),
-                  "enrichment/scrape_sha256": scrape.sha256},
-        )
-        for scrape in plan.new_files
-    ]
+    requests = []
+    for org, scrapes in by_organization(plan.new_files).items():
+        key = run_key(org, scrapes)
+        requests.append(dg.RunRequest(
+            run_key=key, partition_key=org,
+            tags={"enrichment/scrape_file": bounded(", ".join(s.path.name for s in scrapes), 200),
+                  "enrichment/scrape_files": str(len(scrapes)),
+                  "enrichment/scrape_sha256": key.split(":", 1)[1]},
+        ))
     skip_reason = None
     if not requests:
         skip_reason = "no new scrape files"

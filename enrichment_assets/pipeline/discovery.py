@@ -8,6 +8,7 @@ already requested by the sensor (its cursor, one list per organization).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +32,24 @@ class ScrapePlan:
     cursor: str = "{}"
 
 
-def run_key(scrape: ScrapeFile) -> str:
-    """The sensor's run key of a scrape file: ``<organization>:<sha256>``."""
-    return f"{scrape.organization}:{scrape.sha256}"
+def run_key(organization: str, scrapes: list[ScrapeFile]) -> str:
+    """The sensor's run key of one organization's new files: ``<organization>:<sha256>`` for
+    one file, ``<organization>:<sha256 of the sorted file sha256s, one per line>`` for several.
+    The same set of files always gives the same key, so Dagster never launches it twice."""
+    shas = sorted({s.sha256 for s in scrapes})
+    if len(shas) == 1:
+        return f"{organization}:{shas[0]}"
+    return f"{organization}:{hashlib.sha256(chr(10).join(shas).encode('ascii')).hexdigest()}"
+
+
+def by_organization(scrapes: list[ScrapeFile]) -> dict[str, list[ScrapeFile]]:
+    """``scrapes`` grouped by organization (sorted keys; file order kept): one sensor run per
+    organization carries all its new files, since ``raw_records`` ingests every new file of
+    the partition in one materialization."""
+    groups: dict[str, list[ScrapeFile]] = {}
+    for scrape in scrapes:
+        groups.setdefault(scrape.organization, []).append(scrape)
+    return dict(sorted(groups.items()))
 
 
 def _requested(cursor: str | None) -> tuple[dict[str, set[str]], set[str]]:
@@ -52,7 +68,7 @@ def plan_new_scrapes(landing: Path, known_partitions: set[str], cursor: str | No
 
     ``processed``: organization -> sha256s with a ``scrape_files`` row
     (:func:`enrichment_assets.pipeline.raw.processed_scrape_files`). Returns the files to
-    request (one run each, run key :func:`run_key`), the organizations to add as
+    request (one run per organization, run key :func:`run_key`), the organizations to add as
     partitions, the problems of the landing folder and the next cursor (which keeps only
     requested files that are still in the landing folder and not processed).
     """
