@@ -265,7 +265,7 @@ def prepare_dagster_home() -> Path:
     """Create the Dagster instance folder with a ``dagster.yaml`` if missing; return it.
 
     With ``ENRICHMENT_DAGSTER_PG_URL`` set, the folder gets the project's top-level
-    ``dagster.yaml`` (PostgreSQL storage, queued run coordinator with the model-run limit,
+    ``dagster.yaml`` (PostgreSQL storage, queued run coordinator, the model pool's limit,
     run monitoring); otherwise a file that only turns telemetry off, so Dagster keeps its
     default SQLite storage in the folder.
     """

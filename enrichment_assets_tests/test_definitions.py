@@ -37,6 +37,20 @@ def test_definitions_load() -> None:
     assert repo.get_sensor_def("new_scrape_sensor").default_status == dg.DefaultSensorStatus.RUNNING
 
 
+def test_model_steps_share_one_concurrency_pool_limited_by_the_production_instance() -> None:
+    import yaml
+
+    repo = defs.get_repository_def()
+    pools = {k.to_user_string(): repo.assets_defs_by_key[k].node_def.pool for k in repo.asset_graph.get_all_asset_keys()}
+    assert {name for name, pool in pools.items() if pool} == {"llm_profiles", "translations"}
+    assert len({pools["llm_profiles"], pools["translations"]}) == 1
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "dagster.yaml").read_text(encoding="utf-8"))
+    production = {key: value for key, value in config.items() if key != "storage"}  # storage: PostgreSQL
+    with dg.instance_for_test(overrides=production) as instance:
+        limit = instance.get_concurrency_config().pool_config.default_pool_limit
+    assert isinstance(limit, int) and limit >= 1, "the production instance must bound the model pool"
+
+
 def test_sensor_adds_partitions_and_one_run_per_organization_with_new_files(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     written = import_demo(landing)

@@ -6,7 +6,7 @@ from pydantic import Field
 from enrichment_assets.assets._metadata import log_call_problems, md_table, percentile
 from enrichment_assets.assets.normalized import normalized_records
 from enrichment_assets.llm.prompts import load_prompt_config
-from enrichment_assets.partitions import organizations
+from enrichment_assets.partitions import MODEL_POOL, organizations
 from enrichment_assets.pipeline.hallucination import evaluate_profiles
 from enrichment_assets.pipeline.profiles import profile_organization
 from enrichment_assets.resources.database import DatabaseResource
@@ -32,6 +32,7 @@ def profiles_code_version() -> str:
 
 @dg.asset(
     partitions_def=organizations,
+    pool=MODEL_POOL,  # at most the pool's limit of model steps at once, across runs (dagster.yaml)
     group_name="enrich",
     kinds={"sql", "litellm"},
     deps=[normalized_records],

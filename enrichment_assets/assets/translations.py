@@ -5,7 +5,7 @@ import dagster as dg
 from enrichment_assets.assets._metadata import log_call_problems, md_table
 from enrichment_assets.assets.profiles import llm_profiles
 from enrichment_assets.llm.prompts import load_prompt_config
-from enrichment_assets.partitions import organizations
+from enrichment_assets.partitions import MODEL_POOL, organizations
 from enrichment_assets.pipeline.hallucination import evaluate_translations
 from enrichment_assets.pipeline.translations import translate_organization
 from enrichment_assets.resources.database import DatabaseResource
@@ -15,6 +15,7 @@ from enrichment_assets.storage.locks import exclusive
 
 @dg.asset(
     partitions_def=organizations,
+    pool=MODEL_POOL,  # at most the pool's limit of model steps at once, across runs (dagster.yaml)
     group_name="publish",
     kinds={"sql", "litellm"},
     deps=[llm_profiles],

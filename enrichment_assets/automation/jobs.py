@@ -1,7 +1,8 @@
 """Jobs: the whole flow per organization, and the re-profile flow from llm_profiles down.
 
-Both carry the tag ``enrichment/llm=true`` so the queued run coordinator in the top-level
-``dagster.yaml`` can limit how many organization runs call a model at once.
+Both carry the tag ``enrichment/llm=true`` (for filtering runs). How many model steps run at
+once across runs is limited by the concurrency pool ``model``
+(:data:`enrichment_assets.partitions.MODEL_POOL`, limit in the top-level ``dagster.yaml``).
 """
 
 import dagster as dg
