@@ -251,6 +251,21 @@ alerts = sa.Table(
 #: Hallucination-rule violations of the current profiles (and translations): one row per
 #: (listing, target, rule, field). ``target`` is ``profile`` or a translation language.
 #: Replaced as a set per organization each time the rules run.
+#: One row per item the hallucination rules last checked (issue 13): ``input_hash`` of what
+#: was checked (listing, profile and, for a translation, its text) and ``rules_version``
+#: (pipeline.hallucination.rules_version()). Both equal -> the stored violations stand and
+#: the item is not checked again. ``target``: ``profile`` or a language code.
+rule_checks = sa.Table(
+    "rule_checks",
+    metadata,
+    _org_key(),
+    sa.Column("external_id", sa.String(200), primary_key=True),
+    sa.Column("target", sa.String(16), primary_key=True),
+    sa.Column("input_hash", sa.String(64), nullable=False),
+    sa.Column("rules_version", sa.String(100), nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
 violations = sa.Table(
     "violations",
     metadata,

@@ -9,6 +9,10 @@ rows written before this migration (such a file is hashed once more, then record
 ``normalized_records.normalizer_version``: a listing whose raw record and normalizer are
 unchanged is not normalized again. NULL on older rows (normalized once more).
 
+``rule_checks``: per organization, listing and target (``profile`` or a language), the hash
+of what the hallucination rules last checked and the rules' version; both unchanged -> the
+stored violations stand and the item is not checked again. Empty at first (all checked once).
+
 Revision ID: 0008_incremental
 Revises: 0007_published_profiles
 Create Date: 2026-12-02
@@ -30,9 +34,19 @@ def upgrade() -> None:
     with op.batch_alter_table('normalized_records', schema=None) as batch_op:
         batch_op.add_column(sa.Column('raw_hash', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('normalizer_version', sa.String(length=100), nullable=True))
+    op.create_table('rule_checks',
+    sa.Column('organization', sa.String(length=64), nullable=False),
+    sa.Column('external_id', sa.String(length=200), nullable=False),
+    sa.Column('target', sa.String(length=16), nullable=False),
+    sa.Column('input_hash', sa.String(length=64), nullable=False),
+    sa.Column('rules_version', sa.String(length=100), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('organization', 'external_id', 'target')
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('rule_checks')
     with op.batch_alter_table('normalized_records', schema=None) as batch_op:
         batch_op.drop_column('normalizer_version')
         batch_op.drop_column('raw_hash')
