@@ -142,3 +142,18 @@ def test_recorded_stat_does_not_bypass_the_entry_checks(tmp_path: Path, engine, 
     assert scan.files == [] and "FIFO" in "\n".join(scan.problems())
     result = ingest_organization(engine, landing, ORG)
     assert result.removed == 0 and result.active_listings == 5
+
+
+def test_landing_organizations_and_dry_run_read_nothing_recorded(engine, landing, opens) -> None:
+    from enrichment_assets.pipeline.discovery import landing_organizations
+
+    path = landing / ORG / "a.jsonl"
+    path.write_bytes(_data(3))
+    ingest_organization(engine, landing, ORG)
+    opens.clear()
+    assert landing_organizations(landing, [], recorded_scrape_files(engine)) == [ORG] and opens == []
+    stat = os.stat(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    # the dry run's view (record_stats=False) hashes the touched file but writes nothing
+    assert raw_pipeline.pending_scrape_files(engine, landing, ORG, record_stats=False) == []
+    assert _rows(engine)[0]["mtime_ns"] == stat.st_mtime_ns

@@ -91,12 +91,15 @@ def plan_new_scrapes(landing: Path, known_partitions: set[str], cursor: str | No
     return plan
 
 
-def landing_organizations(landing: Path, problems: list[str] | None = None) -> list[str]:
+def landing_organizations(landing: Path, problems: list[str] | None = None,
+                          recorded: RecordedFiles | None = None) -> list[str]:
     """Valid organization keys that have at least one readable scrape file in ``landing``.
 
-    Entries that are never read are appended to ``problems`` (when given).
+    Entries that are never read are appended to ``problems`` (when given). ``recorded``
+    (:func:`enrichment_assets.pipeline.raw.recorded_scrape_files`): files with their
+    recorded path, size and mtime are not read.
     """
-    scan = scan_landing(landing)
+    scan = scan_landing(landing, recorded=recorded)
     if problems is not None:
         problems.extend(scan.problems())
     return sorted({f.organization for f in scan.files})

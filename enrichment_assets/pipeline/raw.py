@@ -450,20 +450,22 @@ def record_file_stats(engine: sa.Engine, files: list[ScrapeFile],
 
 
 def pending_scrape_files(engine: sa.Engine, landing: Path, organization: str,
-                         skipped: list[str] | None = None) -> list[ScrapeFile]:
+                         skipped: list[str] | None = None, record_stats: bool = True) -> list[ScrapeFile]:
     """Scrape files of ``organization`` in the landing folder not yet processed.
 
     A second file with the bytes of one already processed (or pending) is not pending.
     Entries that are not read are appended to ``skipped`` (``"<entry>: <reason>"``).
     A file whose path, size and mtime match its ``scrape_files`` row is not read at all
     (:func:`recorded_scrape_files`); one hashed again and found processed gets its new
-    stat recorded (:func:`record_file_stats`).
+    stat recorded (:func:`record_file_stats`) unless ``record_stats`` is False (the dry run
+    writes nothing).
     """
     processed = processed_scrape_files(engine, organization)
     scan = scan_landing(landing, organization, recorded_scrape_files(engine, organization))
     if skipped is not None:
         skipped.extend(scan.problems())
-    record_file_stats(engine, scan.files, processed)
+    if record_stats:
+        record_file_stats(engine, scan.files, processed)
     done = processed.get(organization, set())
     pending = []
     for scrape in scan.files:
