@@ -244,16 +244,19 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
     from enrichment_assets.resources.llm import run_scope
     from enrichment_assets.storage.locks import exclusive
 
+    from enrichment_assets.pipeline.raw import recorded_scrape_files
+
     landing = settings.landing_dir()
     problems: list[str] = []
-    available = landing_organizations(landing, problems)
+    engine = _engine()
+    available = landing_organizations(landing, problems, recorded_scrape_files(engine))
     print_landing_problems(problems)
     selected = organizations or available
     unknown = sorted(set(selected) - set(available))
     if unknown:
+        engine.dispose()
         raise click.UsageError(f"no scrape files in {landing} for organization(s): {', '.join(unknown)}")
     wait = settings.get_settings().run_lock_wait_s if lock_wait_s is None else lock_wait_s
-    engine = _engine()
     resources = default_resources()
     outcome: dict[str, OrgOutcome] = {}
     try:

@@ -6,7 +6,7 @@ from enrichment_assets.automation.jobs import enrich_organization_job
 from enrichment_assets.domain.contract import bounded
 from enrichment_assets.partitions import organizations
 from enrichment_assets.pipeline.discovery import by_organization, plan_new_scrapes, run_key
-from enrichment_assets.pipeline.raw import processed_scrape_files
+from enrichment_assets.pipeline.raw import processed_scrape_files, record_file_stats, recorded_scrape_files
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.landing import LandingResource
 from enrichment_assets.settings import sensor_interval_s
@@ -31,7 +31,10 @@ SHOWN_PROBLEMS = 10
 def new_scrape_sensor(context: dg.SensorEvaluationContext, landing: LandingResource,
                       database: DatabaseResource) -> dg.SensorResult:
     known = set(context.instance.get_dynamic_partitions(organizations.name))
-    plan = plan_new_scrapes(landing.root, known, context.cursor, processed_scrape_files(database.engine))
+    processed = processed_scrape_files(database.engine)
+    plan = plan_new_scrapes(landing.root, known, context.cursor, processed,
+                            recorded_scrape_files(database.engine))
+    record_file_stats(database.engine, plan.rehashed, processed)
     for problem in plan.problems[:SHOWN_PROBLEMS]:
         context.log.warning(f"landing entry ignored: {problem}")
     requests = []

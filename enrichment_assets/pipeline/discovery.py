@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from enrichment_assets.sources.landing import ScrapeFile, scan_landing
+from enrichment_assets.sources.landing import RecordedFiles, ScrapeFile, scan_landing
 
 
 @dataclass
@@ -23,10 +23,15 @@ class ScrapePlan:
     ``problems``: landing entries that are never read, one line each with the entry's
     name and the reason (invalid organization folders, directories/FIFOs/symbolic links
     named ``*.jsonl``, ...). ``cursor``: JSON object organization -> requested sha256s that
-    are not processed yet.
+    are not processed yet. ``rehashed``: files that were read and hashed although processed
+    (their stat changed, e.g. ``touch``): pass them to
+    :func:`enrichment_assets.pipeline.raw.record_file_stats`. ``hashed``: how many files
+    were read to hash them.
     """
 
     new_files: list[ScrapeFile] = field(default_factory=list)
+    rehashed: list[ScrapeFile] = field(default_factory=list)
+    hashed: int = 0
     new_organizations: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     cursor: str = "{}"
@@ -63,24 +68,30 @@ def _requested(cursor: str | None) -> tuple[dict[str, set[str]], set[str]]:
 
 
 def plan_new_scrapes(landing: Path, known_partitions: set[str], cursor: str | None,
-                     processed: dict[str, set[str]] | None = None) -> ScrapePlan:
+                     processed: dict[str, set[str]] | None = None,
+                     recorded: RecordedFiles | None = None) -> ScrapePlan:
     """Compare the landing folder with ``cursor`` and the ``processed`` files.
 
     ``processed``: organization -> sha256s with a ``scrape_files`` row
-    (:func:`enrichment_assets.pipeline.raw.processed_scrape_files`). Returns the files to
+    (:func:`enrichment_assets.pipeline.raw.processed_scrape_files`). ``recorded``: the
+    recorded stat of processed files (:func:`enrichment_assets.pipeline.raw.recorded_scrape_files`):
+    a file with its recorded path, size and mtime is not read. Returns the files to
     request (one run per organization, run key :func:`run_key`), the organizations to add as
     partitions, the problems of the landing folder and the next cursor (which keeps only
     requested files that are still in the landing folder and not processed).
     """
     processed = processed or {}
     requested, legacy = _requested(cursor)
-    scan = scan_landing(landing)
+    scan = scan_landing(landing, recorded=recorded)
     plan = ScrapePlan(problems=scan.problems())
     still: dict[str, set[str]] = {}
     new_orgs: set[str] = set()
     for scrape in scan.files:
         org, sha = scrape.organization, scrape.sha256
+        plan.hashed += not scrape.recorded
         if sha in processed.get(org, ()):
+            if not scrape.recorded:
+                plan.rehashed.append(scrape)
             continue
         if sha in requested.get(org, ()) or sha in legacy:
             still.setdefault(org, set()).add(sha)
@@ -96,12 +107,15 @@ def plan_new_scrapes(landing: Path, known_partitions: set[str], cursor: str | No
     return plan
 
 
-def landing_organizations(landing: Path, problems: list[str] | None = None) -> list[str]:
+def landing_organizations(landing: Path, problems: list[str] | None = None,
+                          recorded: RecordedFiles | None = None) -> list[str]:
     """Valid organization keys that have at least one readable scrape file in ``landing``.
 
-    Entries that are never read are appended to ``problems`` (when given).
+    Entries that are never read are appended to ``problems`` (when given). ``recorded``
+    (:func:`enrichment_assets.pipeline.raw.recorded_scrape_files`): files with their
+    recorded path, size and mtime are not read.
     """
-    scan = scan_landing(landing)
+    scan = scan_landing(landing, recorded=recorded)
     if problems is not None:
         problems.extend(scan.problems())
     return sorted({f.organization for f in scan.files})

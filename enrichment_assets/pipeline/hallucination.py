@@ -5,25 +5,63 @@ applies them to the published profiles (target ``profile``) and translations (ta
 = language), and keeps the ``violations`` table equal to the current findings, so
 ``enrichment status``, the quality rubric, the translation stage and the asset checks
 all read one stored result.
+
+Incremental (issue 13): ``rule_checks`` records, per listing and target, the hash of what
+was checked (:func:`check_input_hash`) and :func:`rules_version`. An item with both unchanged
+keeps its stored violations and is not checked again (counted in ``reused``).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+from enrichment_assets import lexicon
 
 from enrichment_assets.domain.hallucination import Violation, check_profile, check_translation
 from enrichment_assets.domain.models import DogProfile
 from enrichment_assets.pipeline.normalize import load_listings
 from enrichment_assets.pipeline.profiles import load_published_profiles
-from enrichment_assets.storage.database import sync_rows, utcnow
-from enrichment_assets.storage.schema import translations, violations
+from enrichment_assets.domain.models import NormalizedListing
+from enrichment_assets.storage.database import stable_hash, sync_rows, utcnow
+from enrichment_assets.storage.schema import rule_checks, translations, violations
 
 PROFILE_TARGET = "profile"
+
+#: Bump when the rules' findings change for a reason :func:`rules_version` does not see
+#: (a dependency's behaviour): every profile and translation is then checked again.
+RULES_VERSION = "1"
+
+_DOMAIN = Path(__file__).resolve().parent.parent / "domain"
+
+
+@functools.lru_cache(maxsize=8)
+def _rules_digest(lexicon_dir: Path) -> str:
+    digest = hashlib.sha256()
+    # every domain module: the rules call grounding, facts, compatibility, ... (a wider net
+    # than needed re-checks on any domain edit, which is cheap and never stale)
+    for path in sorted(_DOMAIN.glob("*.py")) + sorted(lexicon_dir.glob("*.yaml")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def rules_version() -> str:
+    """:data:`RULES_VERSION` plus a digest of the domain modules and the lexicon files in use
+    (at most 100 characters): editing a rule or a word list re-checks everything."""
+    return f"{RULES_VERSION}+{_rules_digest(lexicon.directory())}"[:100]
+
+
+def check_input_hash(listing: NormalizedListing, profile: dict[str, Any], *text: Any) -> str:
+    """sha256 hex of what a rules pass reads: the normalized listing, the profile (JSON) and,
+    for a translation, its language, tagline and description."""
+    return stable_hash([listing.model_dump(mode="json"), profile, list(text)])
 
 
 @dataclass
@@ -37,6 +75,8 @@ class ViolationReport:
     with_warnings: int = 0
     by_rule: dict[str, int] = field(default_factory=dict)
     offending: list[dict[str, Any]] = field(default_factory=list)
+    #: of ``checked``: items not checked again (input and rules unchanged; stored findings kept)
+    reused: int = 0
 
     @property
     def error_rate(self) -> float:
@@ -92,45 +132,106 @@ def build_report(organization: str, target: str, checked: int, rows: list[dict[s
     return report
 
 
+class _Checks:
+    """The ``rule_checks`` rows and stored violations of one organization and target set."""
+
+    def __init__(self, engine: sa.Engine, organization: str, targets: Iterable[str] | None) -> None:
+        self.organization = organization
+        self.version = rules_version()
+        c, v = rule_checks.c, violations.c
+        checks = sa.select(c.external_id, c.target, c.input_hash, c.rules_version).where(
+            c.organization == organization)
+        found = sa.select(violations).where(v.organization == organization)
+        if targets is None:  # every language target
+            checks = checks.where(c.target != PROFILE_TARGET)
+            found = found.where(v.target.not_in([PROFILE_TARGET, "attempt"]))
+        else:
+            checks = checks.where(c.target.in_(sorted(targets)))
+            found = found.where(v.target.in_(sorted(targets)))
+        with engine.connect() as conn:
+            self.stored = {(r.external_id, r.target): (r.input_hash, r.rules_version) for r in conn.execute(checks)}
+            self.violations: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+            for row in conn.execute(found).mappings():
+                self.violations[(row["external_id"], row["target"])].append(dict(row))
+        self.rows: list[dict[str, Any]] = []
+        self.check_rows: list[dict[str, Any]] = []
+        self.reused = 0
+
+    def run(self, external_id: str, target: str, input_hash: str, check) -> None:
+        """Add the findings of one item: the stored ones when unchanged, else ``check()``."""
+        if self.stored.get((external_id, target)) == (input_hash, self.version):
+            self.reused += 1
+            self.rows.extend(self.violations.get((external_id, target), []))
+        else:
+            self.rows.extend(_rows(self.organization, external_id, target, check()))
+        self.check_rows.append({"organization": self.organization, "external_id": external_id,
+                                "target": target, "input_hash": input_hash, "rules_version": self.version,
+                                "updated_at": utcnow()})
+
+    def store(self, engine: sa.Engine, targets: set[str]) -> None:
+        """Store the findings (:func:`_store`) and the checks; drop checks of items gone."""
+        _store(engine, self.organization, targets, self.rows)
+        keep = {(r["external_id"], r["target"]) for r in self.check_rows}
+        c = rule_checks.c
+        with engine.begin() as conn:
+            sync_rows(conn, rule_checks, self.check_rows)
+            for external_id, target in set(self.stored) - keep:
+                conn.execute(sa.delete(rule_checks).where(
+                    c.organization == self.organization, c.external_id == external_id, c.target == target))
+
+
 def evaluate_profiles(engine: sa.Engine, organization: str) -> ViolationReport:
-    """Apply every profile rule to the organization's published profiles and store the findings."""
+    """Apply every profile rule to the organization's published profiles and store the findings.
+
+    A profile whose listing, profile and rules are unchanged since its last check keeps its
+    stored findings and is not checked again (``reused``).
+    """
     listings = {l.external_id: l for l in load_listings(engine, organization)}
-    rows: list[dict[str, Any]] = []
+    checks = _Checks(engine, organization, {PROFILE_TARGET})
     checked = 0
     for external_id, published in sorted(load_published_profiles(engine, organization).items()):
         listing = listings.get(external_id)
         if listing is None:
             continue
         checked += 1
-        rows.extend(_rows(organization, external_id, PROFILE_TARGET,
-                          check_profile(listing, DogProfile.model_validate(published["profile"]))))
-    _store(engine, organization, {PROFILE_TARGET}, rows)
-    return build_report(organization, PROFILE_TARGET, checked, rows)
+        checks.run(external_id, PROFILE_TARGET, check_input_hash(listing, published["profile"]),
+                   lambda: check_profile(listing, DogProfile.model_validate(published["profile"])))
+    checks.store(engine, {PROFILE_TARGET})
+    report = build_report(organization, PROFILE_TARGET, checked, checks.rows)
+    report.reused = checks.reused
+    return report
 
 
 def evaluate_translations(engine: sa.Engine, organization: str) -> ViolationReport:
-    """Apply the translation rules (language, names, numbers) to ``ok`` translations."""
+    """Apply the translation rules (language, names, numbers) to ``ok`` translations.
+
+    A translation whose listing, profile, text and rules are unchanged since its last check
+    keeps its stored findings and is not checked again (``reused``).
+    """
     listings = {l.external_id: l for l in load_listings(engine, organization)}
     profiles = load_published_profiles(engine, organization)
     with engine.connect() as conn:
         stored = conn.execute(sa.select(translations).where(
             translations.c.organization == organization, translations.c.status == "ok")).mappings().all()
-    rows: list[dict[str, Any]] = []
+    checks = _Checks(engine, organization, None)
     languages: set[str] = set()
     for row in stored:
         listing, profile_row = listings.get(row["external_id"]), profiles.get(row["external_id"])
         if listing is None or profile_row is None:
             continue
         languages.add(row["language"])
-        found = check_translation(listing, DogProfile.model_validate(profile_row["profile"]), row["language"],
-                                  row["tagline"], row["description"], row["language"])
-        rows.extend(_rows(organization, row["external_id"], row["language"], found))
+        key = check_input_hash(listing, profile_row["profile"], row["language"], row["tagline"], row["description"])
+        checks.run(row["external_id"], row["language"], key, lambda: check_translation(
+            listing, DogProfile.model_validate(profile_row["profile"]), row["language"],
+            row["tagline"], row["description"], row["language"]))
     with engine.connect() as conn:
         languages |= set(conn.execute(sa.select(violations.c.target).where(
             violations.c.organization == organization,
             violations.c.target.not_in([PROFILE_TARGET, "attempt"]))).scalars())
-    _store(engine, organization, languages, rows)
-    return build_report(organization, "translations", len(stored), rows)
+    checks.store(engine, languages)
+    report = build_report(organization, "translations", len(stored), checks.rows)
+    report.reused = checks.reused
+    return report
 
 
 def load_violations(engine: sa.Engine, organization: str, target: str = PROFILE_TARGET) -> dict[str, list[Violation]]:

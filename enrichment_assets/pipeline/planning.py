@@ -147,7 +147,7 @@ def organization_listings(engine: sa.Engine, landing: Path, organization: str) -
     from enrichment_assets.pipeline.raw import parse_scrape, pending_scrape_files, read_scraped_at
 
     by_id = {l.external_id: l for l in load_listings(engine, organization)}
-    pending = [(read_scraped_at(f), f) for f in pending_scrape_files(engine, landing, organization)]
+    pending = [(read_scraped_at(f), f) for f in pending_scrape_files(engine, landing, organization, record_stats=False)]
     pending.sort(key=lambda item: (item[0] is None, item[0] or datetime.min, item[1].path.name))
     for scraped_at, scrape in pending:
         try:

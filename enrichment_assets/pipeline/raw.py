@@ -43,7 +43,9 @@ from enrichment_assets.domain.contract import (
     ScrapeRecord, bounded, check_line_bytes, cut_long_text, decode_line, find_unstorable, loads_line,
 )
 from enrichment_assets.pipeline.alerts import Alert, store_alerts
-from enrichment_assets.sources.landing import ScrapeFile, open_scrape_file, scan_landing
+from enrichment_assets.sources.landing import (
+    RecordedFile, RecordedFiles, ScrapeFile, open_scrape_file, scan_landing,
+)
 from enrichment_assets.storage.database import stable_hash, sync_rows, to_naive_utc, upsert, utcnow
 from enrichment_assets.storage.schema import raw_records, rejected_records, scrape_files
 
@@ -409,17 +411,62 @@ def processed_scrape_files(engine: sa.Engine, organization: str | None = None) -
     return done
 
 
+def recorded_scrape_files(engine: sa.Engine, organization: str | None = None) -> RecordedFiles:
+    """``(organization, path)`` -> :class:`RecordedFile` (size, mtime_ns, sha256) of the
+    processed scrape files whose stat is recorded (rows since migration 0008), one
+    organization or all; input of :func:`~enrichment_assets.sources.landing.scan_landing`."""
+    c = scrape_files.c
+    query = sa.select(c.organization, c.path, c.size, c.mtime_ns, c.sha256).where(
+        c.size.is_not(None), c.mtime_ns.is_not(None))
+    if organization is not None:
+        query = query.where(c.organization == organization)
+    with engine.connect() as conn:
+        return {(org, path): RecordedFile(int(size), int(mtime), sha)
+                for org, path, size, mtime, sha in conn.execute(query)}
+
+
+def record_file_stats(engine: sa.Engine, files: list[ScrapeFile],
+                      processed: dict[str, set[str]]) -> int:
+    """Store the new stat of files that were hashed again and turned out processed.
+
+    For each file in ``files`` that was read (not ``recorded``) and whose sha256 is in
+    ``processed`` (organization -> sha256s), the ``scrape_files`` row of that organization,
+    sha256 and path gets the file's size and mtime, so the next scan does not read it again
+    (e.g. after ``touch``). A copy under another path than the row's is read on each scan.
+    Returns the number of rows updated.
+    """
+    updated = 0
+    todo = [f for f in files if not f.recorded and f.mtime_ns
+            and f.sha256 in processed.get(f.organization, ())]
+    if not todo:
+        return 0
+    c = scrape_files.c
+    with engine.begin() as conn:
+        for f in todo:
+            updated += conn.execute(sa.update(scrape_files).where(
+                c.organization == f.organization, c.sha256 == f.sha256, c.path == str(f.path),
+            ).values(size=f.size, mtime_ns=f.mtime_ns)).rowcount or 0
+    return updated
+
+
 def pending_scrape_files(engine: sa.Engine, landing: Path, organization: str,
-                         skipped: list[str] | None = None) -> list[ScrapeFile]:
+                         skipped: list[str] | None = None, record_stats: bool = True) -> list[ScrapeFile]:
     """Scrape files of ``organization`` in the landing folder not yet processed.
 
     A second file with the bytes of one already processed (or pending) is not pending.
     Entries that are not read are appended to ``skipped`` (``"<entry>: <reason>"``).
+    A file whose path, size and mtime match its ``scrape_files`` row is not read at all
+    (:func:`recorded_scrape_files`); one hashed again and found processed gets its new
+    stat recorded (:func:`record_file_stats`) unless ``record_stats`` is False (the dry run
+    writes nothing).
     """
-    scan = scan_landing(landing, organization)
+    processed = processed_scrape_files(engine, organization)
+    scan = scan_landing(landing, organization, recorded_scrape_files(engine, organization))
     if skipped is not None:
         skipped.extend(scan.problems())
-    done = processed_scrape_files(engine, organization).get(organization, set())
+    if record_stats:
+        record_file_stats(engine, scan.files, processed)
+    done = processed.get(organization, set())
     pending = []
     for scrape in scan.files:
         if scrape.sha256 not in done:
@@ -546,6 +593,7 @@ def _insert_file_row(conn: sa.Connection, organization: str, scrape: ScrapeFile,
                      now: datetime) -> None:
     conn.execute(sa.insert(scrape_files).values(
         organization=organization, sha256=scrape.sha256, path=str(scrape.path),
+        size=scrape.size if scrape.mtime_ns else None, mtime_ns=scrape.mtime_ns or None,
         scrape_id=column_text(parsed.header.scrape_id or scrape.path.stem),
         full_scrape=parsed.header.full, scraped_at=to_naive_utc(parsed.header.scraped_at),
         lines=parsed.lines, accepted=len(parsed.accepted), rejected=len(parsed.rejections),

@@ -20,7 +20,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +42,10 @@ class ScrapeFile:
     """A scrape file found in the landing folder. ``sha256`` is of the file's bytes.
 
     ``device``/``inode`` identify the file the scan saw (0 when unknown), so that
-    :func:`open_scrape_file` can refuse a file swapped in after the scan.
+    :func:`open_scrape_file` can refuse a file swapped in after the scan. ``size`` (bytes)
+    and ``mtime_ns`` (modification time, ns since the epoch) are the scan's ``stat`` of it
+    (0 when unknown). ``recorded``: the sha256 was taken from a ``scrape_files`` row whose
+    path, size and mtime match (the file was not read), see :func:`scan_landing`.
     """
 
     organization: str
@@ -50,6 +53,23 @@ class ScrapeFile:
     sha256: str
     device: int = 0
     inode: int = 0
+    size: int = 0
+    mtime_ns: int = 0
+    recorded: bool = False
+
+
+@dataclass(frozen=True)
+class RecordedFile:
+    """What a ``scrape_files`` row says about a file it processed: ``size`` in bytes,
+    ``mtime_ns`` (ns since the epoch) and the ``sha256`` of its bytes."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+#: ``(organization, str(path))`` -> what was recorded for the file at that path.
+RecordedFiles = Mapping[tuple[str, str], RecordedFile]
 
 
 @dataclass
@@ -109,13 +129,21 @@ def _has_unstorable_name(name: str) -> bool:
     return "\x00" in name or any("\ud800" <= ch <= "\udfff" for ch in name)
 
 
-def scan_landing(landing: Path, organization: str | None = None) -> LandingScan:
+def scan_landing(landing: Path, organization: str | None = None,
+                 recorded: RecordedFiles | None = None) -> LandingScan:
     """Scrape files under ``landing`` (one organization or all) and what is not read.
 
     Symbolic links are followed only when their target resolves inside ``landing``.
     Sub-folders of organization folders are not searched. Each file's sha256 is computed
-    here (reading it once, through :func:`open_scrape_file`).
+    here (reading it once, through :func:`open_scrape_file`), except for a file that
+    ``recorded`` (``(organization, str(path))`` -> :class:`RecordedFile`, from
+    :func:`enrichment_assets.pipeline.raw.recorded_scrape_files`) lists with the same size
+    and mtime (ns): that file is not opened and carries the recorded sha256
+    (``recorded=True``). The entry checks (inside the landing folder, a regular file) run
+    for every file either way. Trade-off (as make and rsync): bytes rewritten with the
+    size and the mtime kept are not noticed.
     """
+    recorded = recorded or {}
     scan = LandingScan()
     if not landing.exists():
         return scan
@@ -164,6 +192,12 @@ def scan_landing(landing: Path, organization: str | None = None) -> LandingScan:
             if not stat.S_ISREG(target.st_mode):
                 scan.skipped.append((label, f"is {_file_kind(target.st_mode)}, not a regular file"))
                 continue
+            known = recorded.get((folder.name, str(path)))
+            if known is not None and (known.size, known.mtime_ns) == (target.st_size, target.st_mtime_ns):
+                scan.files.append(ScrapeFile(organization=folder.name, path=path, sha256=known.sha256,
+                                             device=target.st_dev, inode=target.st_ino, size=target.st_size,
+                                             mtime_ns=target.st_mtime_ns, recorded=True))
+                continue
             scrape = ScrapeFile(organization=folder.name, path=path, sha256="",
                                 device=target.st_dev, inode=target.st_ino)
             try:
@@ -175,7 +209,8 @@ def scan_landing(landing: Path, organization: str | None = None) -> LandingScan:
                 scan.skipped.append((label, f"cannot be read ({exc})"))
                 continue
             scan.files.append(ScrapeFile(organization=folder.name, path=path, sha256=digest.hexdigest(),
-                                         device=target.st_dev, inode=target.st_ino))
+                                         device=target.st_dev, inode=target.st_ino, size=target.st_size,
+                                         mtime_ns=target.st_mtime_ns))
     return scan
 
 

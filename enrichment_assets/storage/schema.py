@@ -51,6 +51,10 @@ scrape_files = sa.Table(
     _org_key(),
     sa.Column("sha256", sa.String(64), primary_key=True),
     sa.Column("path", sa.Text, nullable=False),
+    # the file's stat when it was processed (NULL before 0008): a file at ``path`` with the
+    # same size and mtime is not read again (sources.landing.scan_landing)
+    sa.Column("size", sa.BigInteger),
+    sa.Column("mtime_ns", sa.BigInteger),
     sa.Column("scrape_id", sa.String(200)),
     sa.Column("full_scrape", sa.Boolean, nullable=False),
     sa.Column("scraped_at", sa.DateTime),
@@ -106,6 +110,10 @@ normalized_records = sa.Table(
     sa.Column("language", sa.String(8), nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("listing", JSONType, nullable=False),
+    # what the row was normalized from (NULL before 0008): the raw record's payload_hash and
+    # pipeline.normalize.normalizer_version(); both equal -> the listing is not normalized again
+    sa.Column("raw_hash", sa.String(64)),
+    sa.Column("normalizer_version", sa.String(100)),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
@@ -243,6 +251,21 @@ alerts = sa.Table(
 #: Hallucination-rule violations of the current profiles (and translations): one row per
 #: (listing, target, rule, field). ``target`` is ``profile`` or a translation language.
 #: Replaced as a set per organization each time the rules run.
+#: One row per item the hallucination rules last checked (issue 13): ``input_hash`` of what
+#: was checked (listing, profile and, for a translation, its text) and ``rules_version``
+#: (pipeline.hallucination.rules_version()). Both equal -> the stored violations stand and
+#: the item is not checked again. ``target``: ``profile`` or a language code.
+rule_checks = sa.Table(
+    "rule_checks",
+    metadata,
+    _org_key(),
+    sa.Column("external_id", sa.String(200), primary_key=True),
+    sa.Column("target", sa.String(16), primary_key=True),
+    sa.Column("input_hash", sa.String(64), nullable=False),
+    sa.Column("rules_version", sa.String(100), nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
 violations = sa.Table(
     "violations",
     metadata,
