@@ -206,3 +206,64 @@ def test_needs_review_profile_is_queued_until_approved_and_queue_size_is_in_the_
     metadata = events[0].asset_materialization.metadata
     assert metadata["review_queue"].value == 1, "the quarantined TN-2026-001 waits"
     engine.dispose()
+
+
+def _migrate_down_and_up(engine: sa.Engine) -> None:
+    from alembic import command
+
+    from enrichment_assets.storage.database import _alembic_config, upgrade_to_head
+
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007_published_profiles")
+    assert "review_decisions" not in sa.inspect(engine).get_table_names()
+    assert "published_profiles" in sa.inspect(engine).get_view_names(), "0007's view is back"
+    assert upgrade_to_head(engine) is True
+
+
+def test_migration_0008_downgrades_to_0007_and_upgrades_with_approvals_kept_apart(home: Path) -> None:
+    engine = _engine(home)
+    _cli("review", "approve", ORG, LISTING)
+    evaluate_profiles(engine, ORG)  # the approved profile now has stored ERROR violations
+    assert LISTING in _published_ids(engine, ORG)
+    engine.dispose()
+    engine = _engine(home)
+    _migrate_down_and_up(engine)
+    assert LISTING not in _published_ids(engine, ORG), "the decisions are gone with the table"
+    assert len(_published_ids(engine, ORG)) == 6
+    engine.dispose()
+
+
+def test_approval_in_the_view_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    from enrichment_assets.llm.client import LLMClient, LLMSettings
+    from enrichment_assets.llm.prompts import load_prompt_config
+    from enrichment_assets.pipeline.normalize import normalize_organization
+    from enrichment_assets.pipeline.profiles import profile_organization
+    from enrichment_assets.pipeline.raw import ingest_organization
+    from enrichment_assets.pipeline.review import approve, reject
+    from enrichment_assets.sources.demo import import_demo
+    from enrichment_assets.storage.database import upgrade_to_head
+
+    engine = create_db_engine(postgres_url)
+    try:
+        upgrade_to_head(engine)
+        landing = tmp_path / "landing"
+        import_demo(landing)
+        ingest_organization(engine, landing, ORG)
+        normalize_organization(engine, ORG)
+        profile_organization(engine, ORG, LLMClient(LLMSettings()), load_prompt_config(ORG))
+        # plant: the published profile of LISTING breaks an ERROR rule (as a stored violation says)
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO violations (organization, external_id, target, rule, field, severity, "
+                                 "evidence, detected_at) VALUES (:o, :e, 'profile', 'planted', 'tagline', 'error', "
+                                 "'planted', now())"), {"o": ORG, "e": LISTING})
+        assert LISTING not in _published_ids(engine, ORG)
+        approve(engine, ORG, LISTING, reviewer="anna", note="fine")
+        assert LISTING in _published_ids(engine, ORG)
+        assert stored_violation_report(engine, ORG).with_errors == 0
+        reject(engine, ORG, LISTING, reviewer="anna", note="not fine after all")
+        assert LISTING not in _published_ids(engine, ORG)
+        _migrate_down_and_up(engine)
+    finally:
+        engine.dispose()
