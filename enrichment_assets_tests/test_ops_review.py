@@ -138,6 +138,14 @@ def test_approving_a_quarantined_profile_publishes_it_and_the_gate_stops_countin
     published = load_published(engine, [ORG], ["en"])
     assert LISTING in set(published["external_id"])
     assert published.set_index("external_id").loc[LISTING, "profile"]["good_with_cats"] == "yes"
+    # an approved profile is translated like any published one (not blocked by its rule)
+    from enrichment_assets.llm.client import LLMClient, LLMSettings
+    from enrichment_assets.llm.prompts import load_prompt_config
+    from enrichment_assets.pipeline.translations import translate_organization
+
+    translate_organization(engine, ORG, LLMClient(LLMSettings()), load_prompt_config(ORG), only={LISTING})
+    languages = load_published(engine, [ORG]).query("external_id == @LISTING")["language"]
+    assert set(languages) == {"en", "de", "fr", "es"}
     exported = _cli("export", "--organization", ORG, "--language", "en")
     assert f'"external_id": "{LISTING}"' in exported or f'"external_id":"{LISTING}"' in exported
     assert not [i for i in review_queue(engine, ORG) if i.external_id == LISTING]
