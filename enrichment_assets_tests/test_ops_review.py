@@ -117,7 +117,7 @@ def test_approving_a_quarantined_profile_publishes_it_and_the_gate_stops_countin
             llm_profiles.c.organization == ORG, llm_profiles.c.external_id == LISTING)).scalar_one()
     start = utcnow()
     out = _cli("review", "approve", ORG, LISTING, "--note", "the shelter confirmed it", "--reviewer", "anna")
-    assert f"approved by anna" in out and f"published as version {old_version + 1}" in out
+    assert "approved by anna" in out and f"published as version {old_version + 1}" in out
 
     with engine.connect() as conn:
         decisions = conn.execute(sa.select(review_decisions)).mappings().all()
