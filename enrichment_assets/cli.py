@@ -631,6 +631,103 @@ def rollback_cmd(organization: str, external_ids: tuple[str, ...]) -> None:
                   f"{len(result.without_previous)} have no earlier version and keep theirs")
 
 
+@main.group("review")
+def review_group() -> None:
+    """The review queue: quarantined attempts and needs_review profiles, approve or reject them."""
+
+
+@review_group.command("list")
+@click.option("--organization", default=None, help="Organization key; default: all.")
+def review_list_cmd(organization: str | None) -> None:
+    """Listings waiting for a review, one line each with the reasons."""
+    from enrichment_assets.pipeline.review import review_queue
+
+    engine = _engine()
+    try:
+        items = review_queue(engine, organization)
+    finally:
+        engine.dispose()
+    if not items:
+        click.echo("review queue is empty" + (f" for {organization}" if organization else ""))
+        return
+    for item in items:
+        click.echo(f"{item.organization} {item.external_id} ({item.name}) {item.kind}")
+        for reason in item.reasons:
+            click.echo(f"    - {reason}")
+    click.echo(f"{len(items)} listing(s) to review")
+
+
+@review_group.command("show")
+@click.argument("organization")
+@click.argument("external_id")
+def review_show_cmd(organization: str, external_id: str) -> None:
+    """The listing text, the profile, the rule violations with evidence and the quality reasons."""
+    import json
+
+    from enrichment_assets.pipeline.review import ReviewError, review_details
+
+    engine = _engine()
+    try:
+        details = review_details(engine, organization, external_id)
+    except ReviewError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    listing = details["listing"]
+    click.echo(f"{organization} {external_id} ({listing.get('name', '')}): latest attempt {details['status']}"
+               + (f" ({details['reason']})" if details["reason"] else ""))
+    click.echo("\nlisting text:\n" + (listing.get("description") or ""))
+    click.echo("\nprofile:\n" + json.dumps(details["profile"], indent=2, ensure_ascii=False))
+    click.echo("\nrule violations:")
+    for line in details["violations"] or ["(none)"]:
+        click.echo(f"    - {line}")
+    score = details["quality_score"]
+    click.echo(f"\nquality reasons (score {'n/a' if score is None else score}):")
+    for line in details["quality_reasons"] or ["(none)"]:
+        click.echo(f"    - {line}")
+    if details["decisions"]:
+        click.echo("\ndecisions:")
+        for d in details["decisions"]:
+            click.echo(f"    - {d['decided_at']:%Y-%m-%d %H:%M:%S} UTC {d['decision']} by {d['reviewer']}"
+                       + (f": {d['note']}" if d["note"] else ""))
+
+
+def _decide(decision: str, organization: str, external_id: str, note: str | None, reviewer: str | None) -> None:
+    from enrichment_assets.pipeline import review
+
+    engine = _engine()
+    try:
+        stored = getattr(review, decision)(engine, organization, external_id, reviewer=reviewer, note=note)
+    except review.ReviewError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    follow = ("published as version {}".format(stored["published_version"]) if decision == "approve"
+              else "sent to the model again on the next `enrichment run`")
+    click.echo(f"{organization} {external_id}: {stored['decision']} by {stored['reviewer']} at "
+               f"{stored['decided_at']:%Y-%m-%d %H:%M:%S} UTC; {follow}")
+
+
+@review_group.command("approve")
+@click.argument("organization")
+@click.argument("external_id")
+@click.option("--note", default=None, help="Why (stored with the decision).")
+@click.option("--reviewer", default=None, help="Who decides (default: the OS user).")
+def review_approve_cmd(organization: str, external_id: str, note: str | None, reviewer: str | None) -> None:
+    """Approve the latest attempt: a quarantined one is published despite its rule violation."""
+    _decide("approve", organization, external_id, note, reviewer)
+
+
+@review_group.command("reject")
+@click.argument("organization")
+@click.argument("external_id")
+@click.option("--note", default=None, help="Why (stored with the decision).")
+@click.option("--reviewer", default=None, help="Who decides (default: the OS user).")
+def review_reject_cmd(organization: str, external_id: str, note: str | None, reviewer: str | None) -> None:
+    """Reject the latest attempt: unpublished if published, re-profiled on the next run."""
+    _decide("reject", organization, external_id, note, reviewer)
+
+
 def print_landing_problems(problems: list[str]) -> None:
     """Print the landing entries that are never read (invalid folders, FIFOs, links out, ...)."""
     if not problems:

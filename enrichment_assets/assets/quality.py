@@ -6,6 +6,7 @@ from enrichment_assets.assets.profiles import llm_profiles
 from enrichment_assets.llm.prompts import load_prompt_config
 from enrichment_assets.partitions import organizations
 from enrichment_assets.pipeline.quality import score_organization
+from enrichment_assets.pipeline.review import queue_size
 from enrichment_assets.resources.database import DatabaseResource
 
 
@@ -14,7 +15,8 @@ from enrichment_assets.resources.database import DatabaseResource
     group_name="enrich",
     kinds={"sql"},
     deps=[llm_profiles],
-    description="Rubric score (0-100) per ok profile with named components and needs_review reasons.",
+    description="Rubric score (0-100) per ok profile with named components and needs_review reasons; "
+                "review_queue: listings waiting for `enrichment review` (quarantined or needs_review).",
 )
 def quality_scores(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
     org = context.partition_key
@@ -28,4 +30,5 @@ def quality_scores(context: dg.AssetExecutionContext, database: DatabaseResource
         "review_reasons": dg.MetadataValue.json(result.reasons),
         "rows_written": result.written,
         "rows_deleted": result.deleted,
+        "review_queue": queue_size(database.engine, org),
     })

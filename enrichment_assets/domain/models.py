@@ -109,7 +109,9 @@ class ProfileStatus(StrEnum):
     """Exactly one per listing in ``llm_profiles`` (its latest attempt). No placeholder text, ever.
 
     ``quarantined``: the model answered a valid profile that breaks an ERROR hallucination
-    rule; it is kept for review and never published.
+    rule; it is kept for review and never published (unless a reviewer approves it).
+    ``rejected``: a reviewer rejected the latest attempt (``enrichment review reject``); the
+    listing is sent to the model again on the next run, once.
     """
 
     OK = "ok"
@@ -118,6 +120,7 @@ class ProfileStatus(StrEnum):
     NOT_A_DOG = "not_a_dog"
     FAILED = "failed"
     BUDGET_EXHAUSTED = "budget_exhausted"
+    REJECTED = "rejected"
 
 
 GoodWith = Literal["yes", "no", "maybe", "unknown"]

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from enrichment_assets.pipeline.hallucination import ViolationReport, build_report
+from enrichment_assets.storage.review import approved_ids
 from enrichment_assets.storage.schema import (
     llm_profiles, normalized_records, quality_scores, translations, violations,
 )
@@ -39,15 +40,18 @@ def _current_profiles(engine: sa.Engine, organization: str) -> list[dict[str, An
 def stored_violation_report(engine: sa.Engine, organization: str) -> ViolationReport:
     """The stored profile violations as a report over the profiles the model wrote: the
     published ones (target ``profile``) and the quarantined attempts (target ``attempt``),
-    a listing counted once."""
+    a listing counted once. A profile a reviewer approved (``enrichment review approve``;
+    the approval holds for its published version) is checked but its findings are not
+    counted."""
     p = llm_profiles
     with engine.connect() as conn:
         checked = conn.execute(sa.select(sa.func.count()).select_from(p).where(
             p.c.organization == organization,
             sa.or_(p.c.published_profile.is_not(None), p.c.status == "quarantined"))).scalar_one()
+        approved = approved_ids(conn, organization)
         rows = [dict(r) for r in conn.execute(sa.select(violations).where(
             violations.c.organization == organization,
-            violations.c.target.in_(["profile", "attempt"]))).mappings()]
+            violations.c.target.in_(["profile", "attempt"]))).mappings() if r["external_id"] not in approved]
     return build_report(organization, "profile", checked, rows)
 
 

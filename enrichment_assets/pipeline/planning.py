@@ -9,7 +9,9 @@ Selection rules
 ---------------
 - A listing is *sent* when it needs a profile (:func:`is_up_to_date` is false: new or changed
   content, prompt version or requested model, a ``failed``/``budget_exhausted`` attempt, or an
-  answer from a fallback model), or always with ``force``. Listings that are not dogs or whose
+  answer from a fallback model, or a ``rejected`` attempt: a reviewer's rejection is not a final
+  status, so the listing is sent once more although its content hash is unchanged), or always
+  with ``force``. Listings that are not dogs or whose
   usable description is too short are *skipped* with their status (never sent, even with
   ``force``). The rest are *reused*.
 - ``--limit N`` (:func:`allocate_limit`): the listings to send of all selected organizations

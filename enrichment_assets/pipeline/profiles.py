@@ -120,6 +120,28 @@ def _latest_versions(engine: sa.Engine, organization: str) -> dict[str, int]:
                                  .where(v.c.organization == organization).group_by(v.c.external_id)).all())
 
 
+def publication(organization: str, external_id: str, version: int, profile: dict[str, Any], content_hash: str,
+                prompt_version: str, model_answered: str | None, now) -> tuple[dict[str, Any], dict[str, Any]]:
+    """How a profile is published as ``version``: the ``published_*`` column values of its
+    ``llm_profiles`` row and its ``profile_versions`` row. The one definition of publishing,
+    used by the profile stage (a clean ``ok`` answer) and by ``enrichment review approve``
+    (a quarantined attempt a reviewer approved)."""
+    columns = {"published_profile": profile, "published_version": version, "published_at": now,
+               "published_content_hash": content_hash, "published_prompt_version": prompt_version,
+               "published_model": model_answered}
+    version_row = {"organization": organization, "external_id": external_id, "version": version,
+                   "profile": profile, "content_hash": content_hash, "prompt_version": prompt_version,
+                   "model_answered": model_answered, "published_at": now}
+    return columns, version_row
+
+
+def latest_version(conn: sa.Connection, organization: str, external_id: str) -> int:
+    """The highest published version of a listing in ``profile_versions`` (0 when none)."""
+    v = profile_versions
+    return conn.execute(sa.select(sa.func.max(v.c.version)).where(
+        v.c.organization == organization, v.c.external_id == external_id)).scalar() or 0
+
+
 def _attempt_violation_rows(organization: str, external_id: str, found) -> list[dict[str, Any]]:
     from enrichment_assets.pipeline.hallucination import violation_rows
 
@@ -229,12 +251,9 @@ def profile_organization(
                 attempt_rows = _attempt_violation_rows(organization, listing.external_id, found)
             else:
                 version = versions.get(listing.external_id, 0) + 1
-                row.update(status=status, profile=data, published_profile=data, published_version=version,
-                           published_at=now, published_content_hash=listing.content_hash,
-                           published_prompt_version=prompt_version, published_model=call.model_answered)
-                publish = {"organization": organization, "external_id": listing.external_id, "version": version,
-                           "profile": data, "content_hash": listing.content_hash, "prompt_version": prompt_version,
-                           "model_answered": call.model_answered, "published_at": now}
+                published, publish = publication(organization, listing.external_id, version, data,
+                                                 listing.content_hash, prompt_version, call.model_answered, now)
+                row.update(status=status, profile=data, **published)
         else:
             row.update(status=status, reason=call.error, error_class=call.error_class, raw_output=call.raw_output)
         ledger = ledger_row(organization, listing.external_id, "profile", prompt_version, call, status)

@@ -25,6 +25,7 @@ from enrichment_assets.pipeline.calls import (
 from enrichment_assets.pipeline.hallucination import load_violations
 from enrichment_assets.pipeline.normalize import load_listings
 from enrichment_assets.pipeline.profiles import load_published_profiles
+from enrichment_assets.storage.review import approved_ids
 from enrichment_assets.storage.database import stable_hash, sync_rows, upsert, utcnow
 from enrichment_assets.storage.schema import translations
 
@@ -68,7 +69,8 @@ def translate_organization(
     the other listings' translations are left as they are.
 
     Profiles that violate an ERROR hallucination rule are not translated: their rows are
-    stored with status ``blocked_by_check`` and the rules named in the reason.
+    stored with status ``blocked_by_check`` and the rules named in the reason (unless a
+    reviewer approved that published profile: ``enrichment review approve``).
     """
     languages = [lang for lang in config.metadata.target_languages if lang != PROFILE_LANGUAGE]
     result = TranslationResult(organization=organization, languages=languages)
@@ -86,7 +88,9 @@ def translate_organization(
     now = utcnow()
     blocking = {eid: sorted({v.rule for v in found if v.severity == "error"})
                 for eid, found in load_violations(engine, organization).items()}
-    blocking = {eid: rules for eid, rules in blocking.items() if rules}
+    with engine.connect() as conn:
+        approved = approved_ids(conn, organization)  # a reviewer approved the profile despite its rules
+    blocking = {eid: rules for eid, rules in blocking.items() if rules and eid not in approved}
     jobs: list[tuple[NormalizedListing, DogProfile, str, dict[str, Any]]] = []
     rows: list[dict[str, Any]] = []
     statuses: Counter[str] = Counter()

@@ -248,6 +248,29 @@ alerts = sa.Table(
     sa.Column("last_error", sa.Text),
 )
 
+#: Review decisions (issue 12): one row per decision, never updated. ``decision`` is
+#: ``approved`` or ``rejected``; ``reviewer`` the OS user (or ``--reviewer``), ``note`` why,
+#: ``decided_at`` naive UTC. ``attempt_status`` is the latest attempt's status when decided
+#: (``quarantined`` or ``ok``), ``content_hash`` / ``prompt_version`` the reviewed attempt's,
+#: and ``published_version`` the profile version the decision is about (an approval holds only
+#: while that version is the published one).
+review_decisions = sa.Table(
+    "review_decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("organization", sa.String(64), nullable=False),
+    sa.Column("external_id", sa.String(200), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reviewer", sa.String(200), nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("attempt_status", sa.String(32), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("prompt_version", sa.String(100), nullable=False),
+    sa.Column("published_version", sa.Integer),
+    sa.Column("decided_at", sa.DateTime, nullable=False),
+    sa.Index("ix_review_decisions_listing", "organization", "external_id"),
+)
+
 #: Hallucination-rule violations of the current profiles (and translations): one row per
 #: (listing, target, rule, field). ``target`` is ``profile`` or a translation language.
 #: Replaced as a set per organization each time the rules run.
