@@ -224,13 +224,13 @@ def _migrate_down_and_up(engine: sa.Engine) -> None:
     cfg = _alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0007_published_profiles")
+        command.downgrade(cfg, "0008_incremental")
     assert "review_decisions" not in sa.inspect(engine).get_table_names()
-    assert "published_profiles" in sa.inspect(engine).get_view_names(), "0007's view is back"
+    assert "published_profiles" in sa.inspect(engine).get_view_names(), "the view without approvals is back"
     assert upgrade_to_head(engine) is True
 
 
-def test_migration_0008_downgrades_to_0007_and_upgrades_with_approvals_kept_apart(home: Path) -> None:
+def test_migration_0009_downgrades_to_0008_and_upgrades_with_approvals_kept_apart(home: Path) -> None:
     engine = _engine(home)
     _cli("review", "approve", ORG, LISTING)
     evaluate_profiles(engine, ORG)  # the approved profile now has stored ERROR violations

@@ -4,7 +4,7 @@ profiles a reviewer approved.
 An approval *holds* while the listing's published profile is the one approved (same
 ``published_version`` and ``published_content_hash``) and its latest attempt is neither
 ``quarantined`` nor ``rejected``; the ``published_profiles`` view (migration
-``0008_review_decisions``) applies the same rule in SQL.
+``0009_review_decisions``) applies the same rule in SQL.
 """
 
 from __future__ import annotations

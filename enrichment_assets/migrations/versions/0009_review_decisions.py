@@ -10,8 +10,8 @@ The ``published_profiles`` view is created again with two changes against
 when a reviewer approved exactly that published version (same ``published_version`` and
 ``published_content_hash``): an approval holds only for the attempt approved.
 
-Revision ID: 0008_review_decisions
-Revises: 0007_published_profiles
+Revision ID: 0009_review_decisions
+Revises: 0008_incremental
 Create Date: 2026-12-02
 """
 import importlib.util
@@ -21,8 +21,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0008_review_decisions'
-down_revision = '0007_published_profiles'
+revision = '0009_review_decisions'
+down_revision = '0008_incremental'
 branch_labels = None
 depends_on = None
 
