@@ -145,6 +145,8 @@ def _run_demo_end_to_end(tmp_path: Path, database_url: str) -> None:
             profiles = _metadata(result, "llm_profiles")
             statuses = profiles["statuses"]
             listings = _count(engine, normalized_records, org)
+            assert _metadata(result, "normalized_records")["reused_without_normalizing"] == 0
+            assert profiles["rules_reused_without_checking"] == 0
             assert sum(statuses.values()) == listings == profiles["listings"]
             assert "failed" not in statuses
             assert profiles["input_tokens"] > 0 and profiles["calls"] >= statuses.get("ok", 0)
@@ -172,6 +174,12 @@ def _run_demo_end_to_end(tmp_path: Path, database_url: str) -> None:
             assert _metadata(result, "llm_profiles")["calls"] == 0
             assert _metadata(result, "translations")["calls"] == 0
             assert _metadata(result, "raw_records")["lines"] == 0
+            normalized = _metadata(result, "normalized_records")
+            assert normalized["reused_without_normalizing"] == normalized["normalized"] == _count(engine, normalized_records, org)
+            profiles = _metadata(result, "llm_profiles")
+            if profiles["statuses"].get("ok"):
+                assert profiles["rules_reused_without_checking"] >= profiles["statuses"]["ok"]
+                assert _metadata(result, "translations")["rules_reused_without_checking"] > 0
         assert _snapshot(engine) == before
     engine.dispose()
 

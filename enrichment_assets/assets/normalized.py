@@ -34,6 +34,8 @@ def normalized_records(context: dg.AssetExecutionContext, database: DatabaseReso
         "inserted": result.inserted,
         "updated": result.updated,
         "unchanged": result.unchanged,
+        # of normalized: raw record and normalizer unchanged, so not normalized again
+        "reused_without_normalizing": result.reused,
         "deleted": result.deleted,
         "species": dg.MetadataValue.json(result.species),
         "languages": dg.MetadataValue.json(result.languages),

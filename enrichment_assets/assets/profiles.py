@@ -92,6 +92,7 @@ def llm_profiles(context: dg.AssetExecutionContext, config: ProfileRunConfig, da
         "prompt_version": config.prompt_version,
         "rows_written": result.written,
         "profiles_with_rule_errors": rules.with_errors,
+        "rules_reused_without_checking": rules.reused,
         "violations_by_rule": dg.MetadataValue.json(rules.by_rule),
         "preview": md_table(result.preview),
     })
