@@ -3,6 +3,8 @@ with a quarantined profile planted by a stub model (as in test_ops_export.py).""
 
 from __future__ import annotations
 
+import json
+
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +75,11 @@ def _cli(*args: str, code: int = 0) -> str:
     result = CliRunner().invoke(main, list(args))
     assert result.exit_code == code, result.output
     return result.output
+
+
+def _status_row(organization: str) -> dict:
+    rows = json.loads(_cli("status", "--json"))["organizations"]
+    return next(r for r in rows if r["organization"] == organization)
 
 
 def _published_ids(engine: sa.Engine, organization: str) -> set[str]:
@@ -163,6 +170,7 @@ def test_rejected_profile_is_unpublished_and_sent_again_exactly_once(home: Path)
     engine = _engine(home)
     assert OK_LISTING in _published_ids(engine, OK_ORG)
     calls_before = _profile_calls(engine, OK_ORG)
+    before = _status_row(OK_ORG)
     out = _cli("review", "reject", OK_ORG, OK_LISTING, "--note", "tagline invents a garden")
     assert "rejected by" in out and "next `enrichment run`" in out
     with engine.connect() as conn:
@@ -174,6 +182,10 @@ def test_rejected_profile_is_unpublished_and_sent_again_exactly_once(home: Path)
     assert status == ("rejected", None), "a rejected published profile is unpublished"
     assert OK_LISTING not in _published_ids(engine, OK_ORG)
     assert OK_LISTING not in _cli("export", "--organization", OK_ORG)
+    after = _status_row(OK_ORG)
+    assert after["review_rejected"] == 1
+    assert (after["attempted"], after["ok"]) == (before["attempted"] - 1, before["ok"] - 1), \
+        "a rejection waits for the next run: it is no failed attempt"
 
     _cli("run", "--organization", OK_ORG)
     assert _profile_calls(engine, OK_ORG)[len(calls_before):] == [OK_LISTING], "exactly that listing is sent again"

@@ -114,7 +114,8 @@ def operations_overview(engine: sa.Engine, now: datetime | None = None) -> dict[
       so a sum is a lower bound when this is not 0).
     - ``quality``: counts per band of :data:`~enrichment_assets.domain.quality.QUALITY_BANDS`;
       ``needs_review``: scored profiles flagged for review; ``quarantined``: latest attempts
-      quarantined.
+      quarantined; ``review_rejected``: latest attempts a reviewer rejected (sent again on the
+      next run; not counted in ``attempted``, so they do not lower the success rate).
     - ``rejected_lines``: rows of ``rejected_records`` (every stage);
       ``quarantined_files`` / ``held_files``: scrape files needing an operator.
     """
@@ -129,7 +130,7 @@ def operations_overview(engine: sa.Engine, now: datetime | None = None) -> dict[
     def org(key: str) -> dict[str, Any]:
         return orgs.setdefault(key, {
             "organization": key, "listings": 0, "eligible": 0, "published": 0, "attempted": 0, "ok": 0,
-            "quarantined": 0, "needs_review": 0, "quality": {name: 0 for name, _ in QUALITY_BANDS},
+            "quarantined": 0, "needs_review": 0, "review_rejected": 0, "quality": {name: 0 for name, _ in QUALITY_BANDS},
             "cost_today_usd": 0.0, "cost_total_usd": 0.0, "cost_unknown_calls": 0, "rejected_lines": 0,
             "quarantined_files": 0, "held_files": 0})
 
@@ -142,7 +143,9 @@ def operations_overview(engine: sa.Engine, now: datetime | None = None) -> dict[
                 continue
             o["eligible"] += 1
             o["published"] += int(bool(published))
-            if status is not None:
+            if status == "rejected":
+                o["review_rejected"] += 1
+            elif status is not None:
                 o["attempted"] += 1
                 o["ok"] += int(status == "ok")
                 o["quarantined"] += int(status == "quarantined")
@@ -168,7 +171,7 @@ def operations_overview(engine: sa.Engine, now: datetime | None = None) -> dict[
                 org(key)[f"{status}_files"] = int(count)
     rows = [orgs[k] for k in sorted(orgs)]
     totals = {"organizations": len(rows), "quality": {name: 0 for name, _ in QUALITY_BANDS}}
-    for key in ("listings", "eligible", "published", "attempted", "ok", "quarantined", "needs_review",
+    for key in ("listings", "eligible", "published", "attempted", "ok", "quarantined", "needs_review", "review_rejected",
                 "cost_today_usd", "cost_total_usd", "cost_unknown_calls", "rejected_lines", "quarantined_files",
                 "held_files"):
         totals[key] = sum(r[key] for r in rows)
