@@ -78,3 +78,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> sa.Engine:
+    """A migrated SQLite application database in ``tmp_path`` (modules may define their own)."""
+    from enrichment_assets.storage.database import create_db_engine, upgrade_to_head
+
+    eng = create_db_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    upgrade_to_head(eng)
+    yield eng
+    eng.dispose()

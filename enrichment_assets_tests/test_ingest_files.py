@@ -47,14 +47,6 @@ def _write(landing: Path, name: str, data: bytes, org: str = ORG) -> Path:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> sa.Engine:
-    eng = create_db_engine(f"sqlite:///{tmp_path / 'app.db'}")
-    upgrade_to_head(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
 def landing(tmp_path: Path) -> Path:
     path = tmp_path / "landing"
     path.mkdir()

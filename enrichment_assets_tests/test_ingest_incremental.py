@@ -19,7 +19,6 @@ from enrichment_assets.pipeline import raw as raw_pipeline
 from enrichment_assets.pipeline.discovery import plan_new_scrapes
 from enrichment_assets.pipeline.raw import ingest_organization, processed_scrape_files, recorded_scrape_files
 from enrichment_assets.sources import landing as landing_module
-from enrichment_assets.storage.database import create_db_engine, upgrade_to_head
 from enrichment_assets.storage.schema import raw_records, scrape_files
 
 ORG = "shelter-a"
@@ -31,14 +30,6 @@ def _data(n: int, start: int = 0) -> bytes:
         json.dumps({"external_id": f"id-{i}", "name": f"Dog {i}", "description": f"Dog {i} likes walks."})
         for i in range(start, start + n)]
     return ("\n".join(rows) + "\n").encode()
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> sa.Engine:
-    eng = create_db_engine(f"sqlite:///{tmp_path / 'app.db'}")
-    upgrade_to_head(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from enrichment_assets.domain import normalize as domain_normalize
 from enrichment_assets.pipeline import normalize as pipeline_normalize
 from enrichment_assets.pipeline.normalize import load_listings, normalize_organization
 from enrichment_assets.pipeline.raw import ingest_organization
-from enrichment_assets.storage.database import create_db_engine, upgrade_to_head
 from enrichment_assets.storage.schema import normalized_records
 
 ORG = "shelter-a"
@@ -32,14 +31,6 @@ def _write(landing: Path, name: str, records: list[dict]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps({"__scrape__": {"scrape_id": name, "full": True}})] + [json.dumps(r) for r in records]
     (folder / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> sa.Engine:
-    eng = create_db_engine(f"sqlite:///{tmp_path / 'app.db'}")
-    upgrade_to_head(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture
