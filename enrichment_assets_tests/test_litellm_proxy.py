@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -138,44 +139,82 @@ def _outcome(home: Path) -> dict[str, object]:
     return {"profiles": profiles, "translations": translated, "attempts": attempts, "calls": calls}
 
 
-def test_two_runs_through_the_proxy_never_exceed_its_rpm_cap(tmp_path: Path) -> None:
-    if not PROXY_BIN.exists():
-        _proxy_unavailable()
+def _redis_unavailable() -> str | None:
+    """Why no Redis answers PING on 127.0.0.1:6379 (None when one does)."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=5) as sock:
+            sock.sendall(b"PING\r\n")
+            return None if sock.recv(16).startswith(b"+PONG") else "no PONG"
+    except OSError as exc:
+        return str(exc)
+
+
+def _two_runs(tmp_path: Path, api_bases: list[str]) -> dict[str, object]:
+    """Run ``enrichment run --organization ORG`` on two fresh homes at once, run i through
+    ``api_bases[i]``; both must succeed."""
     homes = [tmp_path / f"home{i}" for i in range(2)]
     for home in homes:
         import_demo(home / "landing")
-    with StubLLMServer(responder=model_like_responder) as stub, \
-            Proxy(proxy_config(stub.api_base, RPM_CAP), tmp_path) as proxy:
-        wall_minus_monotonic = time.time() - time.monotonic()
-        _wait_for_early_in_a_minute()
-        logs = [tmp_path / f"run{i}.log" for i in range(2)]
-        procs = [subprocess.Popen([str(BIN / "enrichment"), "run", "--organization", ORG], cwd=REPO_ROOT,
-                                  env=_run_env(home, proxy.api_base), stdout=log.open("w"),
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-                 for home, log in zip(homes, logs)]
-        try:
-            codes = [proc.wait(timeout=480) for proc in procs]
-        finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
-        outputs = [log.read_text() for log in logs]
-        arrivals = [r["at"] + wall_minus_monotonic for r in stub.requests]
-        authorizations = {r["authorization"] for r in stub.requests}
-        proxy_log = proxy.log_path.read_text()
+    _wait_for_early_in_a_minute()
+    logs = [tmp_path / f"run{i}.log" for i in range(2)]
+    procs = [subprocess.Popen([str(BIN / "enrichment"), "run", "--organization", ORG], cwd=REPO_ROOT,
+                              env=_run_env(home, api_base), stdout=log.open("w"),
+                              stderr=subprocess.STDOUT, start_new_session=True)
+             for home, log, api_base in zip(homes, logs, api_bases)]
+    try:
+        codes = [proc.wait(timeout=480) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    outputs = "".join(log.read_text() for log in logs)
     assert codes == [0, 0], outputs
-    outcomes = [_outcome(home) for home in homes]
+    return {"outcomes": [_outcome(home) for home in homes], "outputs": outputs}
+
+
+def _assert_capped(stub: StubLLMServer, runs: dict, proxy_logs: str) -> None:
+    """0 failed listings, every call real and once, at most RPM_CAP per UTC minute at the stub,
+    and the proxy refused requests (the cap was binding)."""
+    wall_minus_monotonic = time.time() - time.monotonic()
+    arrivals = [r["at"] + wall_minus_monotonic for r in stub.requests]
+    outcomes = runs["outcomes"]
     for outcome in outcomes:
         assert outcome["profiles"] == {"ok": 7}, outcomes
         assert outcome["translations"] == {"ok": 21}, outcomes
     answered = sum(o["calls"] for o in outcomes)
     assert len(arrivals) == answered == 2 * 28, "every call reached the stub once, through the proxy"
-    assert authorizations == {"Bearer dummy-upstream-key"}, "the proxy called upstream with its own key"
+    assert {r["authorization"] for r in stub.requests} == {"Bearer dummy-upstream-key"}, "upstream saw the proxy's key"
     per_minute = calendar_minute_counts(arrivals)
+    refused = sum(o["attempts"] for o in outcomes) - answered
     print(f"\nstub requests per UTC minute: {dict(sorted(per_minute.items()))}; "
-          f"max in a sliding 60 s window: {stub.max_in_window(60.0)}; "
-          f"refused by the proxy (429): {sum(o['attempts'] for o in outcomes) - answered}")
+          f"max in a sliding 60 s window: {stub.max_in_window(60.0)}; refused by the proxy (429): {refused}")
     assert max(per_minute.values()) <= RPM_CAP, per_minute
     assert len(per_minute) >= 2, "the cap held the runs back into a second minute"
-    assert sum(o["attempts"] for o in outcomes) > answered, "the proxy refused requests (429) beyond the cap"
-    assert MASTER_KEY not in "".join(outputs) + proxy_log, "no key in the logs"
+    assert refused > 0, "the proxy refused requests (429) beyond the cap"
+    assert MASTER_KEY not in runs["outputs"] + proxy_logs, "no key in the logs"
+
+
+def test_two_runs_through_the_proxy_never_exceed_its_rpm_cap(tmp_path: Path) -> None:
+    if not PROXY_BIN.exists():
+        _proxy_unavailable()
+    with StubLLMServer(responder=model_like_responder) as stub, \
+            Proxy(proxy_config(stub.api_base, RPM_CAP), tmp_path) as proxy:
+        runs = _two_runs(tmp_path, [proxy.api_base, proxy.api_base])
+        _assert_capped(stub, runs, proxy.log_path.read_text())
+
+
+def test_two_proxy_instances_sharing_redis_hold_one_cap(tmp_path: Path) -> None:
+    """Two proxies (as on two machines) with ``router_settings.redis_host``: each run goes
+    through its own proxy, and the stub still sees at most one cap per minute."""
+    if not PROXY_BIN.exists():
+        _proxy_unavailable()
+    if (reason := _redis_unavailable()) is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis required when CI is set: {reason}")
+        pytest.skip(f"no Redis on 127.0.0.1:6379: {reason}")
+    with StubLLMServer(responder=model_like_responder) as stub:
+        config = proxy_config(stub.api_base, RPM_CAP)
+        config["router_settings"].update(redis_host="127.0.0.1", redis_port=6379)
+        with Proxy(config, tmp_path) as first, Proxy(config, tmp_path) as second:
+            runs = _two_runs(tmp_path, [first.api_base, second.api_base])
+            _assert_capped(stub, runs, first.log_path.read_text() + second.log_path.read_text())
