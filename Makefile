@@ -22,11 +22,12 @@ run: $(STAMP)
 	$(BIN)/enrichment import demo
 	$(BIN)/enrichment run
 
-## test: the whole test suite; starts PostgreSQL, installs chromium and the LiteLLM proxy
-## (own venv, .venv-proxy) when missing (their tests skip without them, unless CI is set)
+## test: the whole test suite; starts PostgreSQL and Redis, installs chromium and the LiteLLM
+## proxy (own venv, .venv-proxy) when missing (their tests skip without them, unless CI is set)
 test: $(STAMP)
 	./scripts/ensure-postgres.sh
 	./scripts/ensure-chromium.sh
+	./scripts/ensure-redis.sh
 	./scripts/ensure-litellm-proxy.sh
 	$(BIN)/pytest -q
 
