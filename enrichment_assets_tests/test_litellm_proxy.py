@@ -13,6 +13,7 @@ without it unless ``CI`` is set.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -58,6 +59,21 @@ def proxy_config(api_base: str, rpm: int) -> dict:
     return config
 
 
+@contextlib.contextmanager
+def running_proxies(configs: list[dict], workdir: Path):
+    """Start one proxy per config at once, wait until all answer; stop them all after."""
+    proxies = [Proxy(config, workdir) for config in configs]
+    try:
+        for proxy in proxies:
+            proxy.start()
+        for proxy in proxies:
+            proxy.wait_ready()
+        yield proxies
+    finally:
+        for proxy in proxies:
+            proxy.stop()
+
+
 class Proxy:
     """``litellm --config`` on a free 127.0.0.1 port, in its own session, stopped by pid."""
 
@@ -79,17 +95,20 @@ class Proxy:
         except OSError:
             return False
 
-    def __enter__(self) -> Proxy:
+    def start(self) -> Proxy:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ENRICHMENT_", "OPENAI_", "LITELLM_"))}
         env.update(LITELLM_MASTER_KEY=MASTER_KEY, LITELLM_LOCAL_MODEL_COST_MAP="True")
         self.proc = subprocess.Popen(
             [str(PROXY_BIN), "--config", str(self.config_path), "--host", "127.0.0.1", "--port", str(self.port)],
             env=env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for(lambda: self._alive() or self.proc.poll() is not None, 240, "the LiteLLM proxy to answer")
-        assert self.proc.poll() is None, self.log_path.read_text()[-4000:]
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def wait_ready(self) -> None:
+        """Until ``/health/liveliness`` answers (the proxy starts in 10-20 s here)."""
+        wait_for(lambda: self._alive() or self.proc.poll() is not None, 240, "the LiteLLM proxy to answer")
+        assert self.proc.poll() is None, self.log_path.read_text()[-4000:]
+
+    def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
         os.killpg(self.proc.pid, signal.SIGTERM)
@@ -111,11 +130,11 @@ def _run_env(home: Path, api_base: str) -> dict[str, str]:
 
 
 def _wait_for_early_in_a_minute() -> None:
-    """Start when a UTC minute has at least 30 s left, so the first minute fills before it
-    ends: a request the proxy admits at a minute's last instant could reach the stub in
-    the next minute, which the per-minute count below would misread."""
+    """Start the runs when a UTC minute has at least 40 s left, so the first minute fills
+    before it ends: a request the proxy admits at a minute's last instant could reach the
+    stub in the next minute, which the per-minute count at the stub would misread."""
     second = dt.datetime.now(dt.timezone.utc).second
-    if second > 30:
+    if second > 20:
         time.sleep(61 - second)
 
 
@@ -198,7 +217,7 @@ def test_two_runs_through_the_proxy_never_exceed_its_rpm_cap(tmp_path: Path) -> 
     if not PROXY_BIN.exists():
         _proxy_unavailable()
     with StubLLMServer(responder=model_like_responder) as stub, \
-            Proxy(proxy_config(stub.api_base, RPM_CAP), tmp_path) as proxy:
+            running_proxies([proxy_config(stub.api_base, RPM_CAP)], tmp_path) as (proxy,):
         runs = _two_runs(tmp_path, [proxy.api_base, proxy.api_base])
         _assert_capped(stub, runs, proxy.log_path.read_text())
 
@@ -215,6 +234,6 @@ def test_two_proxy_instances_sharing_redis_hold_one_cap(tmp_path: Path) -> None:
     with StubLLMServer(responder=model_like_responder) as stub:
         config = proxy_config(stub.api_base, RPM_CAP)
         config["router_settings"].update(redis_host="127.0.0.1", redis_port=6379)
-        with Proxy(config, tmp_path) as first, Proxy(config, tmp_path) as second:
+        with running_proxies([config, config], tmp_path) as (first, second):
             runs = _two_runs(tmp_path, [first.api_base, second.api_base])
             _assert_capped(stub, runs, first.log_path.read_text() + second.log_path.read_text())
