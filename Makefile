@@ -22,11 +22,13 @@ run: $(STAMP)
 	$(BIN)/enrichment import demo
 	$(BIN)/enrichment run
 
-## test: the whole test suite; starts PostgreSQL and installs chromium when missing (their
-## tests skip without them, unless CI is set)
+## test: the whole test suite; starts PostgreSQL and Redis, installs chromium and the LiteLLM
+## proxy (own venv, .venv-proxy) when missing (their tests skip without them, unless CI is set)
 test: $(STAMP)
 	./scripts/ensure-postgres.sh
 	./scripts/ensure-chromium.sh
+	./scripts/ensure-redis.sh
+	./scripts/ensure-litellm-proxy.sh
 	$(BIN)/pytest -q
 
 ## dev: the Dagster UI on 127.0.0.1:3000 with the same definitions and instance
