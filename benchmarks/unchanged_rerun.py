@@ -1,7 +1,7 @@
 """An unchanged rerun against the first run, per stage (issue 13: rerun under 10%).
 
 ```
-.venv/bin/python benchmarks/unchanged_rerun.py [--model offline/rules] [--rescuer RESCUER_KEY]
+.venv/bin/python benchmarks/unchanged_rerun.py [--model offline/rules] [--rescuer RESCUER_KEY] [--data DIR]
 ```
 
 Imports the PetFinder.my rescuer with the most listings (or ``--rescuer``, an organization
@@ -54,6 +54,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="offline/rules")
     parser.add_argument("--rescuer", default=None, help="organization key (default: the largest rescuer)")
+    parser.add_argument("--data", type=Path, default=SHARED,
+                        help=f"the shared data folder (default {SHARED}; from a worktree: /work/shared/data)")
     args = parser.parse_args()
 
     from enrichment_assets.llm.client import LLMClient, LLMSettings
@@ -62,7 +64,8 @@ def main() -> None:
     from enrichment_assets.sources.petfinder import DEFAULT_SCRAPE_ID, SOURCE, read_petfinder
     from enrichment_assets.storage.database import create_db_engine, upgrade_to_head
 
-    rescuers = read_petfinder(SHARED / "petfinder" / "train.csv", labels_dir=SHARED / "petfinder")
+    data = args.data / "petfinder"
+    rescuers = read_petfinder(data / "train.csv", labels_dir=data)
     org = args.rescuer or max(rescuers, key=lambda key: len(rescuers[key]))
     with tempfile.TemporaryDirectory() as tmp:
         landing = Path(tmp) / "landing"
