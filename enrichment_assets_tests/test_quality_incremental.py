@@ -226,3 +226,31 @@ def test_profile_hash_is_kept_as_before(setup) -> None:
         profile = DogProfile.model_validate(published[row["external_id"]])
         assert row["profile_hash"] == stable_hash([profile.model_dump(mode="json"),
                                                    listings[row["external_id"]].content_hash])
+
+
+def test_rows_from_before_0010_are_scored_once_and_a_json_null_profile_is_unpublished(setup) -> None:
+    """Scores without ``input_hash`` (written before migration 0010) are scored once more; the
+    migration turns the JSON ``null`` an old ``review reject`` stored into SQL NULL."""
+    from alembic import command
+
+    from enrichment_assets.storage.database import _alembic_config
+
+    engine, scored, cliches = setup
+    ids = _published_ids(engine)
+    quality.score_organization(engine, ORG, cliches)
+    p = llm_profiles.c
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0009_review_decisions")
+    with engine.begin() as conn:  # what reject wrote before: None is a JSON 'null' in a JSON column
+        conn.execute(sa.update(llm_profiles).where(p.organization == ORG, p.external_id == ids[0]).values(
+            status="rejected", published_profile=None, published_version=None))
+        assert conn.execute(sa.select(sa.func.count()).select_from(llm_profiles).where(
+            p.external_id == ids[0], p.published_profile.is_not(None))).scalar_one() == 1
+    assert upgrade_to_head(engine) is True
+    assert _published_ids(engine) == ids[1:]
+    scored.clear()
+    result = quality.score_organization(engine, ORG, cliches)
+    assert sorted(scored) == ids[1:] and result.reused == 0 and result.deleted == 1
+    _equals_full_recompute(engine, cliches, scored)
