@@ -147,6 +147,7 @@ def _run_demo_end_to_end(tmp_path: Path, database_url: str) -> None:
             listings = _count(engine, normalized_records, org)
             assert _metadata(result, "normalized_records")["reused_without_normalizing"] == 0
             assert profiles["rules_reused_without_checking"] == 0
+            assert _metadata(result, "quality_scores")["reused_without_scoring"] == 0
             assert sum(statuses.values()) == listings == profiles["listings"]
             assert "failed" not in statuses
             assert profiles["input_tokens"] > 0 and profiles["calls"] >= statuses.get("ok", 0)
@@ -180,6 +181,8 @@ def _run_demo_end_to_end(tmp_path: Path, database_url: str) -> None:
             if profiles["statuses"].get("ok"):
                 assert profiles["rules_reused_without_checking"] >= profiles["statuses"]["ok"]
                 assert _metadata(result, "translations")["rules_reused_without_checking"] > 0
+            scores = _metadata(result, "quality_scores")
+            assert scores["reused_without_scoring"] == scores["scored"]
         assert _snapshot(engine) == before
     engine.dispose()
 

@@ -23,6 +23,7 @@ def quality_scores(context: dg.AssetExecutionContext, database: DatabaseResource
     result = score_organization(database.engine, org, load_prompt_config(org).cliches)
     return dg.MaterializeResult(metadata={
         "scored": result.scored,
+        "reused_without_scoring": result.reused,
         "mean_score": result.mean if result.mean is not None else 0.0,
         "min_score": min(result.scores) if result.scores else 0.0,
         "needs_review": result.needs_review,

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from enrichment_assets import lexicon
 from enrichment_assets.domain.grounding import split_sentences
@@ -58,6 +58,7 @@ __all__ = [
     "quote_found",
     "filled_fields",
     "sentence_key",
+    "repeated_sentences_by_profile",
     "repeated_sentences",
     "score_profile",
     "QUALITY_BANDS",
@@ -163,6 +164,8 @@ def _placeholder_re() -> re.Pattern[str]:
     return re.compile("|".join(lexicon.shared("placeholder_regexes") or [r"(?!x)x"]))
 
 
+K = TypeVar("K")
+
 _PROSE_FIELDS = frozenset({"description", "tagline"})
 
 
@@ -213,14 +216,27 @@ def repeated_sentences(profiles: Iterable[DogProfile], min_words: int = REPEATED
     Raises:
         ValueError: when ``min_words`` < 1.
     """
+    return repeated_sentences_by_profile(dict(enumerate(profiles)), min_words)[0]
+
+
+def repeated_sentences_by_profile(profiles: Mapping[K, DogProfile], min_words: int = REPEATED_MIN_WORDS,
+                                  ) -> tuple[set[str], dict[K, set[str]]]:
+    """:func:`repeated_sentences` of the values of ``profiles``, and per key the repeated
+    sentences its description contains (any length): the only part of the repeated set that
+    :func:`score_profile` reads for that profile. One sentence split per profile.
+
+    Raises:
+        ValueError: when ``min_words`` < 1.
+    """
     if min_words < 1:
         raise ValueError(f"min_words={min_words}: must be at least 1")
     counts: Counter[str] = Counter()
-    for profile in profiles:
-        keys = {sentence_key(s) for s in split_sentences(profile.description)
-                if len(s.split()) >= min_words}
-        counts.update(keys)
-    return {key for key, n in counts.items() if n >= 2}
+    sentences: dict[K, list[tuple[str, int]]] = {}
+    for key, profile in profiles.items():
+        sentences[key] = [(sentence_key(s), len(s.split())) for s in split_sentences(profile.description)]
+        counts.update({k for k, words in sentences[key] if words >= min_words})
+    repeated = {k for k, n in counts.items() if n >= 2}
+    return repeated, {key: {k for k, _ in found} & repeated for key, found in sentences.items()}
 
 
 def _null_words(text: str) -> list[str]:

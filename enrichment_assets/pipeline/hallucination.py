@@ -7,14 +7,14 @@ applies them to the published profiles (target ``profile``) and translations (ta
 all read one stored result.
 
 Incremental (issue 13): ``rule_checks`` records, per listing and target, the hash of what
-was checked (:func:`check_input_hash`) and :func:`rules_version`. An item with both unchanged
-keeps its stored violations and is not checked again (counted in ``reused``).
+was checked (:func:`check_input_hash` for a profile, :func:`translation_input_hash` for a
+translation) and :func:`rules_version`. An item with both unchanged keeps its stored
+violations and is not checked again (counted in ``reused``).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,7 +30,9 @@ from enrichment_assets.domain.models import DogProfile
 from enrichment_assets.pipeline.normalize import load_listings
 from enrichment_assets.pipeline.profiles import load_published_profiles
 from enrichment_assets.domain.models import NormalizedListing
+from enrichment_assets.pipeline.versions import files_digest
 from enrichment_assets.storage.database import stable_hash, sync_rows, utcnow
+from enrichment_assets.storage.incremental import listing_documents
 from enrichment_assets.storage.schema import rule_checks, translations, violations
 
 PROFILE_TARGET = "profile"
@@ -44,12 +46,9 @@ _DOMAIN = Path(__file__).resolve().parent.parent / "domain"
 
 @functools.lru_cache(maxsize=8)
 def _rules_digest(lexicon_dir: Path) -> str:
-    digest = hashlib.sha256()
     # every domain module: the rules call grounding, facts, compatibility, ... (a wider net
     # than needed re-checks on any domain edit, which is cheap and never stale)
-    for path in sorted(_DOMAIN.glob("*.py")) + sorted(lexicon_dir.glob("*.yaml")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    return files_digest(sorted(_DOMAIN.glob("*.py")) + sorted(lexicon_dir.glob("*.yaml")))
 
 
 def rules_version() -> str:
@@ -135,8 +134,10 @@ def build_report(organization: str, target: str, checked: int, rows: list[dict[s
 class _Checks:
     """The ``rule_checks`` rows and stored violations of one organization and target set."""
 
-    def __init__(self, engine: sa.Engine, organization: str, targets: Iterable[str] | None) -> None:
+    def __init__(self, engine: sa.Engine, organization: str, targets: Iterable[str] | None,
+                 force: bool = False) -> None:
         self.organization = organization
+        self.force = force
         self.version = rules_version()
         c, v = rule_checks.c, violations.c
         checks = sa.select(c.external_id, c.target, c.input_hash, c.rules_version).where(
@@ -159,7 +160,7 @@ class _Checks:
 
     def run(self, external_id: str, target: str, input_hash: str, check) -> None:
         """Add the findings of one item: the stored ones when unchanged, else ``check()``."""
-        if self.stored.get((external_id, target)) == (input_hash, self.version):
+        if not self.force and self.stored.get((external_id, target)) == (input_hash, self.version):
             self.reused += 1
             self.rows.extend(self.violations.get((external_id, target), []))
         else:
@@ -202,28 +203,56 @@ def evaluate_profiles(engine: sa.Engine, organization: str) -> ViolationReport:
     return report
 
 
-def evaluate_translations(engine: sa.Engine, organization: str) -> ViolationReport:
+def published_input_hash(listing: dict[str, Any], published: dict[str, Any]) -> str:
+    """sha256 hex of a published profile as a later stage reads it: the stored normalized
+    listing (JSON dict) and a :func:`~enrichment_assets.pipeline.profiles.load_published_profiles`
+    value (its ``profile``, ``version`` and ``content_hash``). Part of the translation rules'
+    and the rubric's input hashes (a newly published version changes it)."""
+    return stable_hash([listing, published["profile"], published["version"], published["content_hash"]])
+
+
+def translation_input_hash(published_hash: str, *text: Any) -> str:
+    """sha256 hex of what the translation rules read for one translation: the source
+    profile (:func:`published_input_hash`) and ``text`` (language, tagline, description)."""
+    return stable_hash([published_hash, list(text)])
+
+
+def evaluate_translations(engine: sa.Engine, organization: str, *, force: bool = False) -> ViolationReport:
     """Apply the translation rules (language, names, numbers) to ``ok`` translations.
 
-    A translation whose listing, profile, text and rules are unchanged since its last check
-    keeps its stored findings and is not checked again (``reused``).
+    A translation whose :func:`translation_input_hash` (listing, source profile and its
+    version, text) and :func:`rules_version` are unchanged since its last check keeps its stored
+    findings and is neither language-detected nor checked again (``reused``), unless
+    ``force``. Listings and profiles are parsed only for the translations checked.
     """
-    listings = {l.external_id: l for l in load_listings(engine, organization)}
     profiles = load_published_profiles(engine, organization)
+    t = translations.c
     with engine.connect() as conn:
-        stored = conn.execute(sa.select(translations).where(
-            translations.c.organization == organization, translations.c.status == "ok")).mappings().all()
-    checks = _Checks(engine, organization, None)
+        stored = conn.execute(sa.select(t.external_id, t.language, t.tagline, t.description).where(
+            t.organization == organization, t.status == "ok")).mappings().all()
+        documents = listing_documents(conn, organization, {row["external_id"] for row in stored})
+    checks = _Checks(engine, organization, None, force=force)
     languages: set[str] = set()
+    parsed: dict[str, tuple[NormalizedListing, DogProfile]] = {}
+
+    def check(row) -> list[Violation]:
+        external_id = row["external_id"]
+        if external_id not in parsed:
+            parsed[external_id] = (NormalizedListing.model_validate(documents[external_id]),
+                                   DogProfile.model_validate(profiles[external_id]["profile"]))
+        listing, profile = parsed[external_id]
+        return check_translation(listing, profile, row["language"], row["tagline"], row["description"],
+                                 row["language"])
+
+    sources = {external_id: published_input_hash(documents[external_id], published)
+               for external_id, published in profiles.items() if external_id in documents}
     for row in stored:
-        listing, profile_row = listings.get(row["external_id"]), profiles.get(row["external_id"])
-        if listing is None or profile_row is None:
+        if row["external_id"] not in sources:
             continue
         languages.add(row["language"])
-        key = check_input_hash(listing, profile_row["profile"], row["language"], row["tagline"], row["description"])
-        checks.run(row["external_id"], row["language"], key, lambda: check_translation(
-            listing, DogProfile.model_validate(profile_row["profile"]), row["language"],
-            row["tagline"], row["description"], row["language"]))
+        key = translation_input_hash(sources[row["external_id"]], row["language"], row["tagline"],
+                                     row["description"])
+        checks.run(row["external_id"], row["language"], key, lambda: check(row))
     with engine.connect() as conn:
         languages |= set(conn.execute(sa.select(violations.c.target).where(
             violations.c.organization == organization,

@@ -196,7 +196,9 @@ def reject(engine: sa.Engine, organization: str, external_id: str, reviewer: str
         published_version = None
         if row["status"] == ProfileStatus.OK:
             published_version = row["published_version"]
-            values.update({c: None for c in PUBLISHED_COLUMNS})
+            # SQL NULL (sa.null()): None would store a JSON 'null' in published_profile, which
+            # "published_profile IS NOT NULL" (the stages, status, the view) reads as published
+            values.update({c: sa.null() for c in PUBLISHED_COLUMNS})
         conn.execute(sa.update(p).where(p.c.organization == organization, p.c.external_id == external_id)
                      .values(**values))
         decision = _decision(row, "rejected", reviewer, note, published_version, now)

@@ -180,6 +180,10 @@ quality_scores = sa.Table(
     sa.Column("needs_review", sa.Boolean, nullable=False),
     sa.Column("reasons", JSONType, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # what the score was computed from (NULL before 0010): pipeline.quality.score_input_hash()
+    # and rubric_version(); both equal -> the stored score stands, the profile is not scored again
+    sa.Column("input_hash", sa.String(64)),
+    sa.Column("rubric_version", sa.String(100)),
 )
 
 translations = sa.Table(
