@@ -252,7 +252,7 @@ class _ListingBar:
         self.listings = None
 
     def stage(self, name: str, total: int | None) -> None:
-        done = self.progress.tasks[self.task].completed if self.progress.tasks else 0
+        done = next((t.completed for t in self.progress.tasks if t.id == self.task), 0)
         if name == "normalizing":
             self.listings = None
         elif name != "ingesting" and self.listings is None:
