@@ -140,14 +140,14 @@ def test_failing_check_is_alerted_exactly_once(stack) -> None:
         {"external_id": "paws-new-1", "name": "Comet", "description": "Comet is a new arrival."}))
     runs = wait_for(lambda: [r for r in _finished_runs(instance, ORG)][: -before or None]
                     if len(_finished_runs(instance, ORG)) > before else None, 240, "the second run", 2)
-    assert runs[0].status == dg.DagsterRunStatus.FAILURE, "the blocking schema check fails the run"
+    # an ERROR check stops only its organization's downstream stages (a run may carry many
+    # organizations), so the run itself succeeds and only the check is alerted
+    assert runs[0].status == dg.DagsterRunStatus.SUCCESS
 
     def check_messages() -> list[dict]:
         return [m for m in receiver.received if "translations_schema_valid" in m.get("title", "")]
 
     wait_for(check_messages, 120, "the check alert at the webhook", 1)
-    wait_for(lambda: any("run failed" in m.get("title", "") for m in receiver.received), 120,
-             "the run-failure alert at the webhook", 1)
     # three more sensor ticks must not send it again
     time.sleep(3 * SENSOR_INTERVAL_S + 2)
     assert len(check_messages()) == 1, receiver.received
