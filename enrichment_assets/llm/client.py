@@ -642,9 +642,13 @@ class LLMClient:
         self.started = time.monotonic()
         self._semaphore: asyncio.Semaphore | None = None
         self.stats: dict[str, int] = {"requests": 0, "rate_limited": 0, "degraded": 0}
-        unknown = [e.model for e in self.endpoints if self.price(e.model) is None]
+        # Prices are looked up here only when a USD budget needs them: LiteLLM's price map
+        # costs its import (3-7 s of CPU), which a run that sends no request never pays;
+        # otherwise litellm is imported by the first request (:meth:`_request`).
         capped = s.budget_usd is not None or daily_limit_usd is not None or daily_cap is not None
-        if capped and unknown and s.token_budget is None:
+        unknown = ([e.model for e in self.endpoints if self.price(e.model) is None]
+                   if capped and s.token_budget is None else [])
+        if unknown:
             raise BudgetConfigError(
                 f"a USD budget is set but the price of {', '.join(unknown)} is unknown: set "
                 "ENRICHMENT_LLM_INPUT_COST_PER_MTOK and ENRICHMENT_LLM_OUTPUT_COST_PER_MTOK, a price file "
