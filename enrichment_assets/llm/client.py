@@ -18,8 +18,9 @@ No Dagster here; :class:`enrichment_assets.resources.llm.LLMResource` builds one
   request's first wait (``ENRICHMENT_LLM_RUN_DEADLINE_S``).
 - Structured output degrades ``json_schema`` -> ``json_object`` -> prompt-only per model
   on the provider's "unsupported parameter" answer, remembered for the run.
-- ``litellm`` is imported once per process, lazily, with ``LITELLM_LOCAL_MODEL_COST_MAP``
-  and its debug banner off. JSON schemas are built once per schema class.
+- ``litellm`` is imported once per process, lazily (the first request, or a USD budget's
+  price check at set-up), with ``LITELLM_LOCAL_MODEL_COST_MAP`` and its debug banner off.
+  JSON schemas are built once per schema class.
 - Keys are redacted (:class:`Redactor`) from every error, raw output and answer text.
 """
 
