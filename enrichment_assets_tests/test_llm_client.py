@@ -354,3 +354,20 @@ def test_a_signal_while_an_answer_is_stored_is_delivered_after_it() -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         STOP.clear()
+
+
+def test_on_result_raising_cancels_the_calls_not_yet_finished() -> None:
+    class Stop(Exception):
+        pass
+
+    def on_result(index, result) -> None:
+        raise Stop("storing failed")
+
+    with StubLLMServer(default=Reply(GOOD, delay_s=0.05)) as server:
+        client = _client(server, max_concurrency=1)
+        conversations = [[{"role": "user", "content": f"c{i}"}] for i in range(20)]
+        with pytest.raises(Stop):
+            run_calls(client, conversations, Answer, "translation", on_result=on_result)
+        sent = len(server.requests)
+        assert _call(client).ok, "the call loop still works after the cancelled batch"
+    assert sent < 5, f"the other calls were cancelled, not sent ({sent} requests)"
