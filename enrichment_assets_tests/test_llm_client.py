@@ -371,3 +371,21 @@ def test_on_result_raising_cancels_the_calls_not_yet_finished() -> None:
         sent = len(server.requests)
         assert _call(client).ok, "the call loop still works after the cancelled batch"
     assert sent < 5, f"the other calls were cancelled, not sent ({sent} requests)"
+
+
+def test_litellm_prices_an_unmapped_model_as_we_do_and_others_still_see_it_unknown() -> None:
+    from enrichment_assets.llm.client import CallResult, call_loop
+
+    model = "openai/priced-stub-model"  # a name no other test uses: registration is per process
+    with StubLLMServer(default=Reply(GOOD, usage=(120, 30))) as server:
+        client = _client(server, model=model, input_cost_per_token=3e-6, output_cost_per_token=5e-6)
+        result = CallResult(model_requested=model)
+        messages = [{"role": "user", "content": "price me"}]
+        response = call_loop().submit(client._request(client.endpoints[0], messages, "translation", Answer,
+                                                      result)).result(timeout=30)
+        unpriced = _client(server, model=model, input_cost_per_token=None, output_cost_per_token=None)
+    assert result.cost_usd == pytest.approx(120 * 3e-6 + 30 * 5e-6)
+    assert response._hidden_params["response_cost"] == pytest.approx(result.cost_usd), \
+        "LiteLLM's own figure equals the one we record"
+    assert result.model_used == "stub-model-1", "the model that answered is still recorded"
+    assert unpriced.price(model) is None, "another client without a price must not charge the registered one"

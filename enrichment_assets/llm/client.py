@@ -552,6 +552,8 @@ def _litellm_knows_schema(model: str) -> bool:
 
 @functools.lru_cache(maxsize=256)
 def _litellm_price(model: str) -> Price | None:
+    if model in _PRICES_REGISTERED:
+        return None  # LiteLLM had no price: the one it holds now is a client's, not its own
     litellm = import_litellm()
     try:
         info = litellm.get_model_info(model=model)
@@ -561,6 +563,46 @@ def _litellm_price(model: str) -> Price | None:
     if not inp and not out:
         return None  # a $0 entry (e.g. openrouter/auto) is an unknown price, not a free model
     return Price(float(inp or 0.0), float(out or 0.0))
+
+
+_PRICES_TAUGHT: set[str] = set()
+#: models LiteLLM had no entry for that :func:`teach_litellm_price` registered
+_PRICES_REGISTERED: set[str] = set()
+
+
+def teach_litellm_price(model: str, price: Price | None) -> None:
+    """Register ``price`` with LiteLLM for a ``model`` its cost map lacks (once per process).
+
+    LiteLLM prices every response itself (``_hidden_params["response_cost"]``), whatever we
+    do with it. For a model it has no entry for, that lookup runs its whole ladder of name
+    generalizations and fails, on every response. Registered with the price we charge (a
+    price file or the configured per-token cost), its figure equals ours and its lookup
+    succeeds: py-spy against the zero-latency stub counted 8% fewer samples on the call
+    loop (its cost calculator 20% fewer); LiteLLM's cost calculation itself (~0.8 ms per
+    response here) has no switch. Models LiteLLM knows, free (``offline/``, local)
+    models and unknown prices are left alone. Whether LiteLLM thinks the model supports
+    ``json_schema`` is read before registering, so the structured-output mode stays the same,
+    and :func:`_litellm_price` keeps answering "unknown" for it (another client of the
+    process without a configured price must not charge this one's).
+    """
+    if price is None or model in _PRICES_TAUGHT or model.startswith(FREE_PREFIXES):
+        return
+    litellm = import_litellm()
+    _litellm_knows_schema(model)
+    _PRICES_TAUGHT.add(model)
+    try:
+        litellm.get_model_info(model=model)
+        return  # known to LiteLLM: its own lookup is already the fast one
+    except Exception:  # noqa: BLE001 - unmapped model
+        pass
+    try:
+        provider = litellm.get_llm_provider(model=model)[1]
+    except Exception:  # noqa: BLE001 - no provider prefix: LiteLLM fails the call itself
+        return
+    _PRICES_REGISTERED.add(model)
+    litellm.register_model({model: {"input_cost_per_token": price.input_per_token,
+                                    "output_cost_per_token": price.output_per_token,
+                                    "litellm_provider": provider, "mode": "chat"}})
 
 
 # -- the client ------------------------------------------------------------------------------
@@ -712,6 +754,7 @@ class LLMClient:
         limiter = shared_limiter(endpoint.api_base or endpoint.model.split("/", 1)[0],
                                  s.requests_per_minute, s.rpm_burst)
         breaker = self.breakers[endpoint.key]
+        teach_litellm_price(endpoint.model, self.price(endpoint.model))
         backoff = wait_exponential_jitter(multiplier=s.backoff_initial_s, max=s.backoff_max_s,
                                           jitter=min(1.0, s.backoff_initial_s))
         failures = 0
