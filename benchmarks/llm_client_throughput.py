@@ -83,8 +83,11 @@ async def _raw(client: LLMClient, conversations, schema, concurrency: int):
     """The same requests through bare ``litellm.acompletion`` (no client), for comparison."""
     import asyncio
 
+    from enrichment_assets.llm.client import teach_litellm_price
+
     litellm = import_litellm()
     endpoint = client.endpoints[0]
+    teach_litellm_price(endpoint.model, client.price(endpoint.model))  # the same LiteLLM set-up as the client's
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(messages):

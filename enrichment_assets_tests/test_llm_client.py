@@ -234,6 +234,22 @@ def test_an_outage_looks_down_before_the_window_opens() -> None:
     assert breaker.looks_down(), "but the last requests all failed: keep waiting, do not fail listings"
 
 
+def test_breaker_forgets_failures_that_left_the_window() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(failure_rate=0.8, min_requests=10, window_s=60, cooldown_s=5, clock=lambda: now[0])
+    for _ in range(7):
+        breaker.record(True, RuntimeError("connection refused"))
+    now[0] += 61  # those seven failures are older than the window now
+    for _ in range(2):
+        breaker.record(True, RuntimeError("connection refused"))
+    for _ in range(8):
+        breaker.record(False)
+    assert breaker.closed and breaker.failures == 2, "2 failures in 10 within the window"
+    for _ in range(40):
+        breaker.record(True, RuntimeError("connection refused"))
+    assert breaker.state == breaker.OPEN
+
+
 def test_breaker_waits_and_fails_only_at_the_deadline() -> None:
     breaker = CircuitBreaker(min_requests=1, cooldown_s=60)
     breaker.record(True, RuntimeError("connection refused"))
@@ -338,3 +354,38 @@ def test_a_signal_while_an_answer_is_stored_is_delivered_after_it() -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         STOP.clear()
+
+
+def test_on_result_raising_cancels_the_calls_not_yet_finished() -> None:
+    class Stop(Exception):
+        pass
+
+    def on_result(index, result) -> None:
+        raise Stop("storing failed")
+
+    with StubLLMServer(default=Reply(GOOD, delay_s=0.05)) as server:
+        client = _client(server, max_concurrency=1)
+        conversations = [[{"role": "user", "content": f"c{i}"}] for i in range(20)]
+        with pytest.raises(Stop):
+            run_calls(client, conversations, Answer, "translation", on_result=on_result)
+        sent = len(server.requests)
+        assert _call(client).ok, "the call loop still works after the cancelled batch"
+    assert sent < 5, f"the other calls were cancelled, not sent ({sent} requests)"
+
+
+def test_litellm_prices_an_unmapped_model_as_we_do_and_others_still_see_it_unknown() -> None:
+    from enrichment_assets.llm.client import CallResult, call_loop
+
+    model = "openai/priced-stub-model"  # a name no other test uses: registration is per process
+    with StubLLMServer(default=Reply(GOOD, usage=(120, 30))) as server:
+        client = _client(server, model=model, input_cost_per_token=3e-6, output_cost_per_token=5e-6)
+        result = CallResult(model_requested=model)
+        messages = [{"role": "user", "content": "price me"}]
+        response = call_loop().submit(client._request(client.endpoints[0], messages, "translation", Answer,
+                                                      result)).result(timeout=30)
+        unpriced = _client(server, model=model, input_cost_per_token=None, output_cost_per_token=None)
+    assert result.cost_usd == pytest.approx(120 * 3e-6 + 30 * 5e-6)
+    assert response._hidden_params["response_cost"] == pytest.approx(result.cost_usd), \
+        "LiteLLM's own figure equals the one we record"
+    assert result.model_used == "stub-model-1", "the model that answered is still recorded"
+    assert unpriced.price(model) is None, "another client without a price must not charge the registered one"
