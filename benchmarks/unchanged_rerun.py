@@ -134,7 +134,7 @@ def main() -> None:
     from enrichment_assets.llm.prompts import load_prompt_config
     from enrichment_assets.sources.petfinder import read_petfinder
 
-    data = args.data / "petfinder"
+    data = SHARED / "petfinder"
     rescuers = read_petfinder(data / "train.csv", labels_dir=data)
     org = args.rescuer or max(rescuers, key=lambda key: len(rescuers[key]))
     config = load_prompt_config(org)
