@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     alert_urls: CommaList = Field(default_factory=list, repr=False, description="comma-separated apprise URLs (`slack://...`, `mailto://...`, `json://host/path`)")
     reprofile_cron: str = Field(default="0 3 * * 1", description="cron (UTC) of `weekly_reprofile_schedule`")
     sensor_interval_s: int = Field(default=30, ge=1, description="minimum seconds between sensor ticks")
+    max_partitions_per_run: int = Field(default=100, ge=1, description="organizations (partitions) one run carries at most: the backfill policy of every asset, and how `new_scrape_sensor` and `weekly_reprofile_schedule` chunk their ranged runs")
 
     # -- asset-check thresholds ----------------------------------------------------------
     hallucination_max_rate: float = Field(default=0.25, ge=0, le=1, description="share of an organization's profiles quarantined by an ERROR rule above which `profiles_hallucination_free` is an ERROR and blocks its translations (a systemic prompt or model problem); below it, or below `ENRICHMENT_HALLUCINATION_MIN_PROFILES`, the bad profiles are quarantined one by one and the check WARNs")

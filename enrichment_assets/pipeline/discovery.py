@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from enrichment_assets.domain.contract import bounded
 from enrichment_assets.sources.landing import RecordedFiles, ScrapeFile, scan_landing
 
 
@@ -48,13 +49,109 @@ def run_key(organization: str, scrapes: list[ScrapeFile]) -> str:
 
 
 def by_organization(scrapes: list[ScrapeFile]) -> dict[str, list[ScrapeFile]]:
-    """``scrapes`` grouped by organization (sorted keys; file order kept): one sensor run per
-    organization carries all its new files, since ``raw_records`` ingests every new file of
-    the partition in one materialization."""
+    """``scrapes`` grouped by organization (sorted keys; file order kept): ``raw_records``
+    ingests every new file of a partition in one materialization, so one run carries all
+    the new files of an organization."""
     groups: dict[str, list[ScrapeFile]] = {}
     for scrape in scrapes:
         groups.setdefault(scrape.organization, []).append(scrape)
     return dict(sorted(groups.items()))
+
+
+def partition_chunks(order: list[str], selected: set[str] | list[str],
+                     max_per_run: int) -> list[list[str]]:
+    """The ``selected`` partitions as ranges of ``order`` that one run each can carry.
+
+    ``order``: every partition key in the order of the partitions definition (for dynamic
+    partitions the insertion order of ``instance.get_dynamic_partitions``, with the keys a
+    tick adds appended in the order of its add request). The selected keys are split into
+    maximal stretches that are contiguous in ``order`` (a range run carries every partition
+    between its first and last key, so a key that is not selected ends a stretch), and each
+    stretch into chunks of at most ``max_per_run`` keys: the same chunking as Dagster's
+    ``BackfillPolicy.multi_run(max_partitions_per_run)`` applies to an asset backfill. Each
+    chunk is a list of keys in ``order``; chunks come in ``order``. Raises ``ValueError``
+    for ``max_per_run < 1`` or a selected key missing from ``order``.
+    """
+    if max_per_run < 1:
+        raise ValueError(f"max_per_run must be at least 1, got {max_per_run}")
+    wanted = set(selected)
+    missing = wanted.difference(order)
+    if missing:
+        raise ValueError(f"partitions not in the order: {sorted(missing)[:5]}")
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    for key in order:
+        if key in wanted and len(current) < max_per_run:
+            current.append(key)
+            continue
+        if current:
+            chunks.append(current)
+        current = [key] if key in wanted else []
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+@dataclass(frozen=True)
+class ScrapeBatch:
+    """One run of the sensor: the new files of ``organizations`` (a contiguous range of
+    partitions in insertion order, first to last), see :func:`batch_new_scrapes`."""
+
+    organizations: tuple[str, ...]
+    scrapes: tuple[ScrapeFile, ...]
+
+    @property
+    def first(self) -> str:
+        return self.organizations[0]
+
+    @property
+    def last(self) -> str:
+        return self.organizations[-1]
+
+    @property
+    def run_key(self) -> str:
+        """``<organization>:<sha256>`` for one organization (:func:`run_key`, the key the
+        sensor has always given it); ``<first>..<last>:<sha256 of the sorted
+        "<organization>:<sha256>" lines>`` for several. The same files always give the same
+        key, so Dagster never launches a batch twice."""
+        if len(self.organizations) == 1:
+            return run_key(self.first, list(self.scrapes))
+        lines = sorted({f"{s.organization}:{s.sha256}" for s in self.scrapes})
+        digest = hashlib.sha256(chr(10).join(lines).encode("utf-8")).hexdigest()
+        return f"{self.first}..{self.last}:{digest}"
+
+    def tags(self, limit: int = 200) -> dict[str, str]:
+        """Run tags naming the batch: ``enrichment/scrape_file`` (the file names,
+        ``<organization>/<file>`` when there are several organizations, cut to ``limit``
+        characters), ``enrichment/scrape_files`` (how many files), ``enrichment/organizations``
+        (how many organizations) and ``enrichment/scrape_sha256`` (the run key's hash)."""
+        several = len(self.organizations) > 1
+        names = ", ".join(f"{s.organization}/{s.path.name}" if several else s.path.name
+                          for s in self.scrapes)
+        return {"enrichment/scrape_file": bounded(names, limit),
+                "enrichment/scrape_files": str(len(self.scrapes)),
+                "enrichment/organizations": str(len(self.organizations)),
+                "enrichment/scrape_sha256": self.run_key.rsplit(":", 1)[1]}
+
+
+def batch_new_scrapes(plan: ScrapePlan, known_order: list[str], max_per_run: int) -> list[ScrapeBatch]:
+    """The sensor's runs for ``plan.new_files``: as few as ranged runs of at most
+    ``max_per_run`` partitions allow.
+
+    ``known_order``: the registered partitions in insertion order
+    (``instance.get_dynamic_partitions``); ``plan.new_organizations`` are appended in their
+    order (the order of the tick's add request, which the daemon inserts before it submits
+    the runs). Organizations with new files that are adjacent in that order share a run; an
+    organization without new files between two with new files splits them (it is not run
+    for nothing: a range run would materialize it too, and retry its failed listings).
+    1,000 new organizations give ``ceil(1000 / max_per_run)`` batches.
+    """
+    groups = by_organization(plan.new_files)
+    known = set(known_order)
+    order = list(known_order) + [org for org in plan.new_organizations if org not in known]
+    return [ScrapeBatch(organizations=tuple(chunk),
+                        scrapes=tuple(s for org in chunk for s in groups[org]))
+            for chunk in partition_chunks(order, groups.keys(), max_per_run)]
 
 
 def _requested(cursor: str | None) -> tuple[dict[str, set[str]], set[str]]:
@@ -76,7 +173,7 @@ def plan_new_scrapes(landing: Path, known_partitions: set[str], cursor: str | No
     (:func:`enrichment_assets.pipeline.raw.processed_scrape_files`). ``recorded``: the
     recorded stat of processed files (:func:`enrichment_assets.pipeline.raw.recorded_scrape_files`):
     a file with its recorded path, size and mtime is not read. Returns the files to
-    request (one run per organization, run key :func:`run_key`), the organizations to add as
+    request (batched into runs by :func:`batch_new_scrapes`), the organizations to add as
     partitions, the problems of the landing folder and the next cursor (which keeps only
     requested files that are still in the landing folder and not processed).
     """
