@@ -7,7 +7,6 @@ from enrichment_assets.automation.alerts import check_alert_sensor, run_failure_
 from enrichment_assets.automation.jobs import enrich_organization_job, reprofile_job
 from enrichment_assets.automation.schedules import weekly_reprofile_schedule
 from enrichment_assets.automation.sensors import new_scrape_sensor
-from enrichment_assets.checks import all_checks
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.landing import LandingResource
 from enrichment_assets.resources.llm import LLMResource
@@ -34,7 +33,6 @@ def default_resources() -> dict:
 
 defs = dg.Definitions(
     assets=with_settings_metadata(all_assets),
-    asset_checks=all_checks,
     jobs=[enrich_organization_job, reprofile_job],
     sensors=[new_scrape_sensor, check_alert_sensor, run_failure_alert_sensor],
     schedules=[weekly_reprofile_schedule],

@@ -9,3 +9,14 @@ MODEL_POOL = "model"
 ``translations``). Its limit is the instance's (the top-level ``dagster.yaml`` sets
 ``concurrency.pools.default_limit``; ``dagster instance concurrency set model N`` overrides it);
 the embedded default instance sets none, so the pool is unlimited there."""
+
+
+def backfill_policy() -> dg.BackfillPolicy:
+    """How many organization partitions one run of an asset carries at most
+    (``ENRICHMENT_MAX_PARTITIONS_PER_RUN``, read when the definitions load). A backfill over
+    more partitions is split into runs of that many; each asset processes
+    ``context.partition_keys`` and records a materialization and check results per
+    organization."""
+    from enrichment_assets.settings import get_settings
+
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=get_settings().max_partitions_per_run)

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from enrichment_assets.assets import all_assets
 from enrichment_assets.automation.sensors import new_scrape_sensor
-from enrichment_assets.checks import all_checks
 from enrichment_assets.definitions import defs
 from enrichment_assets.partitions import organizations
 from enrichment_assets.resources.database import DatabaseResource
@@ -115,7 +114,7 @@ def test_sensor_adds_partitions_and_batches_organizations_with_new_files(tmp_pat
 
 
 def _materialize(instance: dg.DagsterInstance, org: str, resources: dict) -> dg.ExecuteInJobResult:
-    return dg.materialize([*all_assets, *all_checks], partition_key=org, instance=instance,
+    return dg.materialize(all_assets, partition_key=org, instance=instance,
                           resources=resources)
 
 
@@ -204,3 +203,39 @@ def test_whole_job_on_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_whole_job_on_postgres(tmp_path: Path, postgres_url: str) -> None:
     _run_demo_end_to_end(tmp_path, postgres_url)
+
+
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+
+
+def test_one_ranged_run_records_each_organization_partition(tmp_path: Path) -> None:
+    """One run over a range of three organization partitions: every asset records a
+    materialization with its own metadata, and every check an evaluation, per organization."""
+    landing = tmp_path / "landing"
+    written = sorted(import_demo(landing))
+    database = DatabaseResource(url=f"sqlite:///{tmp_path / 'enrichment.db'}")
+    resources = {"database": database, "llm": LLMResource(), "landing": LandingResource(path=str(landing)),
+                 "thresholds": CheckThresholds()}
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(organizations.name, written)  # a range follows this order
+        result = dg.materialize(all_assets, instance=instance, resources=resources,
+                                tags=dict(zip(RANGE_TAGS, (written[0], written[-1]))))
+        assert result.success
+        assert len(instance.get_runs()) == 1
+        for name in ASSET_NAMES:
+            for org in written:
+                records = instance.fetch_materializations(
+                    dg.AssetRecordsFilter(asset_key=dg.AssetKey(name), asset_partitions=[org]), limit=5).records
+                assert len(records) == 1, (name, org)
+                metadata = records[0].asset_materialization.metadata
+                if name == "llm_profiles":
+                    assert metadata["listings"].value == _count(database.engine, normalized_records, org)
+        check_keys = defs.resolve_asset_graph().asset_check_keys
+        assert len(check_keys) == len(ASSET_NAMES) + 6
+        for key in check_keys:
+            history = instance.event_log_storage.get_asset_check_execution_history(key, limit=50)
+            assert sorted(r.partition for r in history) == written, key
+        evaluations = result.get_asset_check_evaluations()
+        assert len(evaluations) == len(check_keys) * len(written)
+        assert all(e.passed for e in evaluations), [(e.check_name, e.partition) for e in evaluations if not e.passed]
+    database.engine.dispose()

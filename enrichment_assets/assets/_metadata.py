@@ -35,3 +35,20 @@ def log_call_problems(context: dg.AssetExecutionContext, statuses: dict[str, int
     for failure in failures[:5]:
         context.log.warning(f"{what} failed: {failure}")
     return exhausted
+
+
+def stage_partitions(context: dg.AssetExecutionContext) -> tuple[list[str], dict[str, list[str]]]:
+    """The organizations of this step (``context.partition_keys``: one for a single-partition
+    run, many for a ranged or backfill run) that go ahead, and those a failed ERROR check of
+    an upstream stage stopped in this run (organization -> check names)."""
+    from enrichment_assets.checks._stage import stopped_organizations
+
+    keys = list(context.partition_keys)
+    stopped = stopped_organizations(context.run.run_id, keys)
+    return [k for k in keys if k not in stopped], stopped
+
+
+def record_stopped(context: dg.AssetExecutionContext, stopped: dict[str, list[str]]) -> None:
+    """Partition metadata of the organizations an upstream check stopped: nothing was done."""
+    for organization, checks in stopped.items():
+        context.add_asset_metadata({"stopped_by_checks": dg.MetadataValue.json(checks)}, partition_key=organization)

@@ -3,14 +3,20 @@
 import dagster as dg
 from pydantic import Field
 
-from enrichment_assets.assets._metadata import log_call_problems, md_table, percentile
+import contextlib
+
+from enrichment_assets.assets._metadata import log_call_problems, md_table, percentile, record_stopped, stage_partitions
 from enrichment_assets.assets.normalized import normalized_records
 from enrichment_assets.llm.prompts import load_prompt_config
-from enrichment_assets.partitions import MODEL_POOL, organizations
+from enrichment_assets.checks import check_specs, checks_for
+from enrichment_assets.checks._stage import run_stage_checks
+from enrichment_assets.partitions import MODEL_POOL, backfill_policy, organizations
+from enrichment_assets.pipeline import progress
 from enrichment_assets.pipeline.hallucination import evaluate_profiles
-from enrichment_assets.pipeline.profiles import profile_organization
+from enrichment_assets.pipeline.profiles import profile_organizations
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.llm import LLMResource
+from enrichment_assets.resources.thresholds import CheckThresholds
 from enrichment_assets.settings import get_settings
 from enrichment_assets.storage.locks import exclusive
 
@@ -19,8 +25,10 @@ class ProfileRunConfig(dg.Config):
     """Run options of ``llm_profiles`` (``enrichment run --limit/--force`` set them; the
     launchpad accepts them too)."""
 
-    limit: int | None = Field(default=None, ge=0, description="send at most this many listings of the partition "
+    limit: int | None = Field(default=None, ge=0, description="send at most this many listings of each partition "
                                                               "(external-id order); the rest wait for the next run")
+    limits: dict[str, int] = Field(default_factory=dict, description="organization -> at most this many listings "
+                                                                     "sent (wins over `limit` for that partition)")
     force: bool = Field(default=False, description="send up-to-date listings too (still one row per listing)")
 
 
@@ -32,6 +40,8 @@ def profiles_code_version() -> str:
 
 @dg.asset(
     partitions_def=organizations,
+    backfill_policy=backfill_policy(),
+    check_specs=check_specs("llm_profiles"),
     pool=MODEL_POOL,  # at most the pool's limit of model steps at once, across runs (dagster.yaml)
     group_name="enrich",
     kinds={"sql", "litellm"},
@@ -43,27 +53,44 @@ def profiles_code_version() -> str:
         "sent; answers are stored as they arrive. Every listing's latest attempt has one status: ok, "
         "quarantined (breaks an ERROR rule; kept for review, never published), insufficient_source, "
         "not_a_dog, failed, budget_exhausted. The published profile is kept apart: a failed or "
-        "quarantined attempt never replaces it. No placeholder text, ever."
+        "quarantined attempt never replaces it. No placeholder text, ever. All organizations of a "
+        "run share one model client (one concurrency limit, rate limiter and run budget)."
     ),
 )
 def llm_profiles(context: dg.AssetExecutionContext, config: ProfileRunConfig, database: DatabaseResource,
-                 llm: LLMResource) -> dg.MaterializeResult:
-    org = context.partition_key
+                 llm: LLMResource, thresholds: CheckThresholds):
     options = config
-    config = load_prompt_config(org)
+    go, stopped = stage_partitions(context)
+    record_stopped(context, stopped)
+    configs = {org: load_prompt_config(org) for org in go}
     client = llm.client_for_run(database.engine)
-    with exclusive(database.engine, f"model-stage:{org}", wait_s=client.settings.deadline_s):
-        result = profile_organization(database.engine, org, client, config, force=options.force,
-                                      limit=options.limit)
-    if result.interrupted:
-        raise dg.Failure(description=f"stopped by a signal: {result.interrupted} listings not started; "
-                                     f"{result.written} answers stored", allow_retries=False)
-    rules = evaluate_profiles(database.engine, org)
+    limits = {org: options.limits.get(org, options.limit) for org in go}
+    progress.stage("profiling", None)
+    with contextlib.ExitStack() as locks:
+        for org in sorted(go):  # sorted: two runs never wait on each other's locks crosswise
+            locks.enter_context(exclusive(database.engine, f"model-stage:{org}", wait_s=client.settings.deadline_s))
+        results = profile_organizations(database.engine, go, client, configs, on_progress=progress.advance,
+                                        force=options.force, limits=limits)
+    interrupted = sum(r.interrupted for r in results.values())
+    if interrupted:
+        raise dg.Failure(description=f"stopped by a signal: {interrupted} listings not started; "
+                                     f"{sum(r.written for r in results.values())} answers stored",
+                         allow_retries=False)
+    for org, result in results.items():
+        context.add_asset_metadata(_metadata(result, evaluate_profiles(database.engine, org), configs[org],
+                                             context, client, llm, options, limits[org]), partition_key=org)
+    yield dg.MaterializeResult()
+    yield from run_stage_checks(context, checks_for("llm_profiles"), database.engine, go, thresholds)
+
+
+def _metadata(result, rules, config, context, client, llm: LLMResource, options: ProfileRunConfig,
+              limit: int | None) -> dict:
+    """One organization's materialization metadata."""
     exhausted = log_call_problems(context, result.statuses, result.failures, client.budget_message(), "profile")
     eligible = result.listings - result.statuses.get("insufficient_source", 0) - result.statuses.get("not_a_dog", 0)
     ok = result.statuses.get("ok", 0)
     profiles_made = len(result.latencies_ms)
-    return dg.MaterializeResult(metadata={
+    return {
         "listings": result.listings,
         "statuses": dg.MetadataValue.json(result.statuses),
         "published": result.published,
@@ -73,7 +100,7 @@ def llm_profiles(context: dg.AssetExecutionContext, config: ProfileRunConfig, da
         "failure_classes": dg.MetadataValue.json(result.failure_classes),
         "reused_without_call": result.reused,
         "deferred_by_limit": result.deferred,
-        "limit": options.limit if options.limit is not None else "none",
+        "limit": limit if limit is not None else "none",
         "forced": options.force,
         "calls": result.calls,
         "retries": result.retries,
@@ -95,4 +122,4 @@ def llm_profiles(context: dg.AssetExecutionContext, config: ProfileRunConfig, da
         "rules_reused_without_checking": rules.reused,
         "violations_by_rule": dg.MetadataValue.json(rules.by_rule),
         "preview": md_table(result.preview),
-    })
+    }

@@ -2,19 +2,26 @@
 
 import dagster as dg
 
-from enrichment_assets.assets._metadata import log_call_problems, md_table
+from enrichment_assets.assets._metadata import log_call_problems, md_table, record_stopped, stage_partitions
 from enrichment_assets.assets.profiles import llm_profiles
+from enrichment_assets.checks import check_specs, checks_for
+from enrichment_assets.checks._stage import run_stage_checks
+from enrichment_assets.checks.gates import profiles_hallucination_free
 from enrichment_assets.llm.prompts import load_prompt_config
-from enrichment_assets.partitions import MODEL_POOL, organizations
+from enrichment_assets.partitions import MODEL_POOL, backfill_policy, organizations
+from enrichment_assets.pipeline import progress
 from enrichment_assets.pipeline.hallucination import evaluate_translations
 from enrichment_assets.pipeline.translations import translate_organization
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.llm import LLMResource
+from enrichment_assets.resources.thresholds import CheckThresholds
 from enrichment_assets.storage.locks import exclusive
 
 
 @dg.asset(
     partitions_def=organizations,
+    backfill_policy=backfill_policy(),
+    check_specs=check_specs("translations"),
     pool=MODEL_POOL,  # at most the pool's limit of model steps at once, across runs (dagster.yaml)
     group_name="publish",
     kinds={"sql", "litellm"},
@@ -22,37 +29,59 @@ from enrichment_assets.storage.locks import exclusive
     description=(
         "Tagline and description of every published profile in the target languages of the "
         "organization's prompt file (prompts/organizations/<org>.yaml, else the default). Profiles "
-        "that violate an ERROR hallucination rule are stored as blocked_by_check, not translated."
+        "that violate an ERROR hallucination rule are stored as blocked_by_check, not translated. "
+        "An organization whose profiles_hallucination_free gate is a systemic ERROR (stored "
+        "violations), or that a failed schema check stopped upstream, is skipped "
+        "(`stopped_by_checks`); the other organizations of the run are translated."
     ),
 )
-def translations(context: dg.AssetExecutionContext, database: DatabaseResource,
-                 llm: LLMResource) -> dg.MaterializeResult:
-    org = context.partition_key
-    config = load_prompt_config(org)
-    client = llm.client_for_run(database.engine)
-    with exclusive(database.engine, f"model-stage:{org}", wait_s=client.settings.deadline_s):
-        result = translate_organization(database.engine, org, client, config)
-    if result.interrupted:
-        raise dg.Failure(description=f"stopped by a signal: {result.interrupted} translations not started; "
-                                     f"{result.written} answers stored", allow_retries=False)
-    rules = evaluate_translations(database.engine, org)
-    exhausted = log_call_problems(context, result.statuses, result.failures, client.budget_message(), "translation")
-    return dg.MaterializeResult(metadata={
-        "languages": dg.MetadataValue.json(result.languages),
-        "requested": result.requested,
-        "reused_without_call": result.reused,
-        "statuses": dg.MetadataValue.json(result.statuses),
-        "calls": result.calls,
-        "rate_limited": result.rate_limited,
-        "model_mix": dg.MetadataValue.json(result.models),
-        "input_tokens": result.input_tokens,
-        "output_tokens": result.output_tokens,
-        "cost_usd": round(result.cost_usd, 6),
-        "budget_exhausted": exhausted,
-        "rows_written": result.written,
-        "translations_with_rule_errors": rules.with_errors,
-        "rules_reused_without_checking": rules.reused,
-        "violations_by_rule": dg.MetadataValue.json(rules.by_rule),
-        "rows_deleted": result.deleted,
-        "preview": md_table(result.preview),
-    })
+def translations(context: dg.AssetExecutionContext, database: DatabaseResource, llm: LLMResource,
+                 thresholds: CheckThresholds):
+    go, stopped = stage_partitions(context)
+    engine = database.engine
+    for org in list(go):  # the stored gate decision: a re-executed step sees it too
+        gate = profiles_hallucination_free.evaluate(engine, org, thresholds, context.run.run_id)
+        if not gate.passed and gate.severity == "ERROR":
+            stopped[org] = [profiles_hallucination_free.name]
+            go.remove(org)
+    for org, checks in stopped.items():
+        context.log.warning(f"{org}: translations skipped, stopped by failed check(s) {', '.join(checks)}")
+    record_stopped(context, stopped)
+    client = llm.client_for_run(engine)
+    progress.stage("translating", None)
+    interrupted = written = 0
+    for org in go:
+        with exclusive(engine, f"model-stage:{org}", wait_s=client.settings.deadline_s):
+            result = translate_organization(engine, org, client, load_prompt_config(org))
+        interrupted += result.interrupted
+        written += result.written
+        if result.interrupted:
+            break
+        rules = evaluate_translations(engine, org)
+        exhausted = log_call_problems(context, result.statuses, result.failures, client.budget_message(),
+                                      "translation")
+        context.add_asset_metadata({
+            "languages": dg.MetadataValue.json(result.languages),
+            "requested": result.requested,
+            "reused_without_call": result.reused,
+            "statuses": dg.MetadataValue.json(result.statuses),
+            "calls": result.calls,
+            "rate_limited": result.rate_limited,
+            "model_mix": dg.MetadataValue.json(result.models),
+            "input_tokens": result.input_tokens,
+            "output_tokens": result.output_tokens,
+            "cost_usd": round(result.cost_usd, 6),
+            "budget_exhausted": exhausted,
+            "rows_written": result.written,
+            "translations_with_rule_errors": rules.with_errors,
+            "rules_reused_without_checking": rules.reused,
+            "violations_by_rule": dg.MetadataValue.json(rules.by_rule),
+            "rows_deleted": result.deleted,
+            "preview": md_table(result.preview),
+        }, partition_key=org)
+        progress.advance(result.requested)
+    if interrupted:
+        raise dg.Failure(description=f"stopped by a signal: {interrupted} translations not started; "
+                                     f"{written} answers stored", allow_retries=False)
+    yield dg.MaterializeResult()
+    yield from run_stage_checks(context, checks_for("translations"), engine, go, thresholds)

@@ -1,43 +1,31 @@
-"""Schema-validity asset checks: every stored row of a partition validates against its model."""
+"""Schema-validity checks: every stored row of a partition validates against its model."""
 
+from __future__ import annotations
 
-import dagster as dg
-
-from enrichment_assets.assets import all_assets
-from enrichment_assets.assets._metadata import md_table
-from enrichment_assets.partitions import organizations
+from enrichment_assets.checks._stage import StageCheck
+from enrichment_assets.pipeline.gates import GateResult
 from enrichment_assets.pipeline.validation import validate_asset_rows
-from enrichment_assets.resources.database import DatabaseResource
 
-
+ASSET_NAMES = ("raw_records", "normalized_records", "llm_profiles", "quality_scores", "translations")
 #: issue 4 names the profile schema check profiles_schema_valid
 CHECK_NAMES = {"llm_profiles": "profiles_schema_valid"}
 
 
-def _schema_check(asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
-    asset_name = asset.key.to_user_string()
+def _schema_check(asset_name: str) -> StageCheck:
+    def evaluate(engine, organization: str, thresholds, run_id: str) -> GateResult:
+        report = validate_asset_rows(engine, asset_name, organization)
+        return GateResult(
+            passed=not report.invalid, severity="ERROR",
+            description=f"{len(report.invalid)} of {report.checked} stored rows invalid",
+            metadata={"checked_rows": report.checked, "invalid_rows": len(report.invalid),
+                      "invalid_record_ids": [rid for rid, _ in report.invalid[:100]]},
+            offending=[{"record": rid, "error": err} for rid, err in report.invalid[:10]])
 
-    @dg.asset_check(
-        asset=asset,
-        name=CHECK_NAMES.get(asset_name, f"{asset_name}_schema_valid"),
-        partitions_def=organizations,
-        blocking=True,
-        description=f"Every stored {asset_name} row of the partition validates against its pydantic model.",
-    )
-    def check(context: dg.AssetCheckExecutionContext, database: DatabaseResource) -> dg.AssetCheckResult:
-        report = validate_asset_rows(database.engine, asset_name, context.partition_key)
-        return dg.AssetCheckResult(
-            passed=not report.invalid,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={
-                "checked_rows": report.checked,
-                "invalid_rows": len(report.invalid),
-                "invalid_record_ids": dg.MetadataValue.json([rid for rid, _ in report.invalid[:100]]),
-                "first_errors": md_table([{"record": rid, "error": err} for rid, err in report.invalid[:10]], 160),
-            },
-        )
-
-    return check
+    return StageCheck(
+        name=CHECK_NAMES.get(asset_name, f"{asset_name}_schema_valid"), asset=asset_name, evaluate=evaluate,
+        stops_org=True,
+        description=(f"Every stored {asset_name} row of the partition validates against its pydantic model. "
+                     "ERROR stops this organization's downstream stages in the run (not the others')."))
 
 
-schema_checks = [_schema_check(asset) for asset in all_assets]
+schema_checks = [_schema_check(name) for name in ASSET_NAMES]

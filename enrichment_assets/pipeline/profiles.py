@@ -177,6 +177,68 @@ def profile_organization(
         sqlalchemy.exc.OperationalError: when the database refuses writes for longer than
             ``ENRICHMENT_DB_WRITE_RETRY_S``; the answers stored before stay.
     """
+    plan = plan_profiles(engine, organization, client, config, on_progress, force=force, limit=limit, only=only,
+                         observer=observer)
+    run_structured_calls(client, plan.conversations, DogProfile, "profile", on_progress, on_result=plan.store)
+    return plan.finish()
+
+
+@dataclass
+class ProfilePlan:
+    """One organization's share of a profile stage: the conversations to send, ``store(index,
+    call)`` for each finished call (index into ``conversations``) and ``finish()`` that
+    returns the organization's :class:`ProfileResult` after the last call."""
+
+    organization: str
+    conversations: list[list[dict[str, str]]]
+    store: Callable[[int, CallResult], None]
+    finish: Callable[[], ProfileResult]
+
+
+def profile_organizations(
+    engine: sa.Engine,
+    organizations: list[str],
+    client: LLMClient,
+    configs: dict[str, PromptConfig],
+    on_progress: Callable[[int], None] | None = None,
+    force: bool = False,
+    limits: dict[str, int | None] | None = None,
+) -> dict[str, ProfileResult]:
+    """:func:`profile_organization` for many organizations at once, sharing ``client``: every
+    organization is planned first, then all their conversations go through one
+    :func:`run_structured_calls` (one concurrency limit, one rate limiter, one run budget), so
+    300 organizations of 2 listings keep the configured concurrency as busy as one
+    organization of 600 does. ``limits``: organization -> at most that many listings sent
+    (missing or ``None``: no limit). Returns organization -> result, in ``organizations`` order.
+
+    Raises what :func:`profile_organization` raises.
+    """
+    plans = [plan_profiles(engine, org, client, configs[org], on_progress, force=force,
+                           limit=(limits or {}).get(org)) for org in organizations]
+    owners = [(plan, index) for plan in plans for index in range(len(plan.conversations))]
+
+    def store(index: int, call: CallResult) -> None:
+        plan, local = owners[index]
+        plan.store(local, call)
+
+    run_structured_calls(client, [plan.conversations[i] for plan, i in owners], DogProfile, "profile",
+                         on_progress, on_result=store)
+    return {plan.organization: plan.finish() for plan in plans}
+
+
+def plan_profiles(
+    engine: sa.Engine,
+    organization: str,
+    client: LLMClient,
+    config: PromptConfig,
+    on_progress: Callable[[int], None] | None = None,
+    force: bool = False,
+    limit: int | None = None,
+    only: set[str] | None = None,
+    observer: Callable[[NormalizedListing, list[dict[str, str]], CallResult], None] | None = None,
+) -> ProfilePlan:
+    """Decide and store what needs no call for ``organization`` (as :func:`profile_organization`
+    documents) and return the :class:`ProfilePlan` of the calls still to make."""
     from enrichment_assets.settings import get_settings
 
     patience_s = get_settings().db_write_retry_s
@@ -293,19 +355,22 @@ def profile_organization(
             failure_classes[call.error_class or "unknown"] += 1
             result.failures.append(f"{listing.external_id}: {call.error_class}: {call.error}")
 
-    run_structured_calls(client, conversations, DogProfile, "profile", on_progress, on_result=store)
-    result.statuses = dict(statuses)
-    result.models = dict(models)
-    result.failure_classes = dict(failure_classes)
-    with engine.connect() as conn:
-        result.published = conn.execute(sa.select(sa.func.count()).select_from(llm_profiles).where(
-            llm_profiles.c.organization == organization, llm_profiles.c.published_profile.is_not(None))).scalar_one()
-    for row in rows[:10]:
-        result.preview.append({
-            "external_id": row["external_id"], "status": row["status"],
-            "tagline": (row["profile"] or {}).get("tagline"), "reason": row["reason"],
-        })
-    return result
+    def finish() -> ProfileResult:
+        result.statuses = dict(statuses)
+        result.models = dict(models)
+        result.failure_classes = dict(failure_classes)
+        with engine.connect() as conn:
+            result.published = conn.execute(sa.select(sa.func.count()).select_from(llm_profiles).where(
+                llm_profiles.c.organization == organization,
+                llm_profiles.c.published_profile.is_not(None))).scalar_one()
+        for row in rows[:10]:
+            result.preview.append({
+                "external_id": row["external_id"], "status": row["status"],
+                "tagline": (row["profile"] or {}).get("tagline"), "reason": row["reason"],
+            })
+        return result
+
+    return ProfilePlan(organization, conversations, store, finish)
 
 
 @dataclass

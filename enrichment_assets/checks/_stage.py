@@ -1,0 +1,88 @@
+"""Asset checks evaluated per organization inside their asset's step.
+
+Each check is a :class:`StageCheck`: a name, the asset it checks, whether a failed ERROR
+evaluation stops that organization downstream (``stops_org``), and ``evaluate(engine,
+organization, thresholds, run_id) -> GateResult`` (pure decisions live in ``pipeline/``).
+
+Why inside the asset's step: a run carries many organization partitions
+(``BackfillPolicy.multi_run``), and ``AssetCheckResult`` only gets a partition in a
+single-partition step. The asset declares its checks as ``check_specs`` and yields one
+``AssetCheckEvaluation`` per check and partition (``partition=org``), so the UI and the
+event log hold a result per organization, and a run has one step per stage instead of
+one per stage and check.
+
+Dagster-level blocking would stop the downstream step for *every* organization of the
+run, so the specs are not blocking: an ERROR of a ``stops_org`` check stops only that
+organization's downstream stages (:func:`stopped_organizations`; the downstream
+materialization says so in ``stopped_by_checks``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import sqlalchemy as sa
+
+from enrichment_assets.assets._metadata import md_table
+from enrichment_assets.pipeline.gates import GateResult
+
+
+@dataclass(frozen=True)
+class StageCheck:
+    """One asset check, evaluated per organization by its asset's step."""
+
+    name: str
+    asset: str
+    description: str
+    evaluate: Callable[[sa.Engine, str, Any, str], GateResult]
+    stops_org: bool = False
+
+    @property
+    def spec(self) -> dg.AssetCheckSpec:
+        from enrichment_assets.partitions import organizations
+
+        return dg.AssetCheckSpec(self.name, asset=self.asset, description=self.description,
+                                 partitions_def=organizations, blocking=False)
+
+
+def evaluation(check: StageCheck, organization: str, gate: GateResult) -> dg.AssetCheckEvaluation:
+    """The partition-scoped evaluation of ``check`` for ``organization``."""
+    severity = dg.AssetCheckSeverity.ERROR if gate.severity == "ERROR" else dg.AssetCheckSeverity.WARN
+    metadata = {k: (dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v) for k, v in gate.metadata.items()}
+    if gate.offending:
+        metadata["first_offending"] = md_table(gate.offending[:20], 160)
+    return dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey(check.asset), check_name=check.name, passed=gate.passed, severity=severity,
+        description=gate.description or None, metadata=metadata, blocking=False, partition=organization)
+
+
+def run_stage_checks(context: dg.AssetExecutionContext, checks: Sequence[StageCheck], engine: sa.Engine,
+                     organizations: Sequence[str], thresholds: Any) -> Iterator[dg.Output | dg.AssetCheckEvaluation]:
+    """Yield the check outputs Dagster expects of the step, then one evaluation per selected
+    check and organization. Records the organizations a failed ``stops_org`` check stops
+    (:func:`stopped_organizations`)."""
+    selected = [c for c in checks if dg.AssetCheckKey(dg.AssetKey(c.asset), c.name) in context.selected_asset_check_keys]
+    names = {spec.key: name for name, spec in context.assets_def.node_check_specs_by_output_name.items()}
+    for check in selected:
+        yield dg.Output(None, output_name=names[dg.AssetCheckKey(dg.AssetKey(check.asset), check.name)])
+    run_id = context.run.run_id
+    for organization in organizations:
+        for check in selected:
+            gate = check.evaluate(engine, organization, thresholds, run_id)
+            if check.stops_org and not gate.passed and gate.severity == "ERROR":
+                _STOPPED.setdefault((run_id, organization), []).append(check.name)
+            yield evaluation(check, organization, gate)
+
+
+#: (run id, organization) -> names of the failed ERROR checks that stop it downstream in that run
+_STOPPED: dict[tuple[str, str], list[str]] = {}
+
+
+def stopped_organizations(run_id: str, organizations: Sequence[str]) -> dict[str, list[str]]:
+    """Organizations of ``organizations`` that a failed ``stops_org`` check of an upstream
+    stage stopped in run ``run_id`` (this process; one process per run,
+    ``in_process_executor``), with the check names."""
+    return {o: list(_STOPPED[(run_id, o)]) for o in organizations if (run_id, o) in _STOPPED}
