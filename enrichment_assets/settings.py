@@ -86,14 +86,13 @@ class Settings(BaseSettings):
     alert_urls: CommaList = Field(default_factory=list, repr=False, description="comma-separated apprise URLs (`slack://...`, `mailto://...`, `json://host/path`)")
     reprofile_cron: str = Field(default="0 3 * * 1", description="cron (UTC) of `weekly_reprofile_schedule`")
     sensor_interval_s: int = Field(default=30, ge=1, description="minimum seconds between sensor ticks")
-    max_partitions_per_run: int = Field(default=100, ge=1, description="organizations (partitions) one run carries at most: the backfill policy of every asset, and how `new_scrape_sensor` and `weekly_reprofile_schedule` chunk their ranged runs")
 
     # -- asset-check thresholds ----------------------------------------------------------
     hallucination_max_rate: float = Field(default=0.25, ge=0, le=1, description="share of an organization's profiles quarantined by an ERROR rule above which `profiles_hallucination_free` is an ERROR and blocks its translations (a systemic prompt or model problem); below it, or below `ENRICHMENT_HALLUCINATION_MIN_PROFILES`, the bad profiles are quarantined one by one and the check WARNs")
     hallucination_min_profiles: int = Field(default=3, ge=1, description="quarantined profiles an organization needs at least before `profiles_hallucination_free` can be an ERROR (one bad profile of a small organization is not systemic)")
     min_success_rate: float = Field(default=0.95, ge=0, le=1, description="`profiles_success_rate` warns below this share of ok profiles")
     success_rate_floor: float = Field(default=0.5, ge=0, le=1, description="`profiles_success_rate` is an ERROR, and `enrichment run` exits non-zero, below this share of eligible listings with an ok profile")
-    max_partitions_per_run: int = Field(default=200, ge=1, description="organization partitions one Dagster run carries at most (the assets' `BackfillPolicy.multi_run`; `enrichment run` splits its selection into runs of this size). 200 keeps a run's event log write (about 20 events per organization) and its in-memory state small while the per-run overhead (about 2.5 s) stays under 15 ms per organization")
+    max_partitions_per_run: int = Field(default=200, ge=1, description="organization partitions one Dagster run carries at most (the assets' `BackfillPolicy.multi_run`; `enrichment run` splits its selection into runs of this size, `new_scrape_sensor` and `weekly_reprofile_schedule` request ranged runs of at most this many). 200 keeps a run's event log write (about 20 events per organization) and its in-memory state small while the per-run overhead (about 2.5 s) stays under 15 ms per organization")
     run_lock_wait_s: float = Field(default=0.0, ge=0, description="how long `enrichment run` waits for another run on the same home to finish (0: stop at once with a message)")
     db_write_retry_s: float = Field(default=60.0, ge=0, description="how long storing a paid answer is retried while the database refuses connections")
     max_cost_per_profile_usd: float = Field(default=0.01, ge=0, description="`profiles_cost` warns above this mean cost per profile")
