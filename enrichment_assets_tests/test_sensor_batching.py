@@ -160,3 +160,33 @@ def test_schedule_chunks_every_organization_idempotently(monkeypatch) -> None:
     assert [r.run_key for r in first] == [r.run_key for r in again], "same tick, same run keys"
     assert not {r.run_key for r in first} & {r.run_key for r in later}
     assert all(r.tags["enrichment/trigger"] == "weekly_reprofile_schedule" for r in first)
+
+
+def test_check_results_of_a_ranged_run_are_current_per_partition(tmp_path: Path) -> None:
+    """What the UI's per-partition check status reads: each organization's latest evaluation
+    targets that organization's latest materialization (``is_current``). An evaluation
+    without a target is dropped from ``AssetCheck.partitionStatuses``."""
+    from enrichment_assets.assets import all_assets
+    from enrichment_assets.definitions import defs
+    from enrichment_assets.resources.llm import LLMResource
+    from enrichment_assets.resources.thresholds import CheckThresholds
+    from enrichment_assets.sources.demo import import_demo
+
+    landing = tmp_path / "landing"
+    written = sorted(import_demo(landing))
+    resources = {"database": DatabaseResource(url=f"sqlite:///{tmp_path / 'db.sqlite'}"), "llm": LLMResource(),
+                 "landing": LandingResource(path=str(landing)), "thresholds": CheckThresholds()}
+    with dg.instance_for_test() as instance:
+        with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+            (request,) = new_scrape_sensor(ctx).run_requests  # the sensor's own ranged request
+        instance.add_dynamic_partitions(organizations.name, written)
+        assert dg.materialize(all_assets, instance=instance, resources=resources, tags=request.tags).success
+        check_keys = list(defs.resolve_asset_graph().asset_check_keys)
+        infos = instance.event_log_storage.get_asset_check_partition_info(check_keys)
+    by_key: dict = {}
+    for info in infos:
+        by_key.setdefault(info.check_key, {})[info.partition_key] = info
+    assert set(by_key) == set(check_keys)
+    for key, per_partition in by_key.items():
+        assert sorted(per_partition) == written, key
+        assert all(info.is_current for info in per_partition.values()), key
