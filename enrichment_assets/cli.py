@@ -131,48 +131,62 @@ def _metadata_value(materializations, key: str) -> dict:
     return {}
 
 
-def _outcome(org: str, result) -> OrgOutcome:
+def _outcomes(orgs: list[str], result) -> dict[str, OrgOutcome]:
+    """Per organization of a (possibly many-partition) run: its check evaluations and its
+    partition's materialization metadata (``model_mix``, ``failure_classes``)."""
     from enrichment_assets.llm.client import STOP
 
-    outcome = OrgOutcome(organization=org, success=result.success, run_id=result.run_id,
-                         interrupted=STOP.is_set())
+    outcomes = {org: OrgOutcome(organization=org, success=result.success, run_id=result.run_id,
+                                interrupted=STOP.is_set()) for org in orgs}
+    single = orgs[0] if len(orgs) == 1 else None
     for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed:
-            name = evaluation.check_name
-            outcome.failed_checks.append(name)
-            if evaluation.severity.value == "ERROR":
-                outcome.error_checks.append(name)
-                if name == "profiles_success_rate":
-                    metadata = evaluation.metadata.get("failure_classes")
-                    outcome.failure_classes = dict(getattr(metadata, "value", None) or {})
-    for node in ("llm_profiles", "translations"):
-        try:
-            materializations = result.asset_materializations_for_node(node)
-        except Exception:  # noqa: BLE001 - the step did not run
+        outcome = outcomes.get(evaluation.partition or single)
+        if outcome is None or evaluation.passed:
             continue
-        for model, count in _metadata_value(materializations, "model_mix").items():
-            outcome.model_mix[model] = outcome.model_mix.get(model, 0) + int(count)
-        if node == "llm_profiles" and not outcome.failure_classes:
-            outcome.failure_classes = {k: int(v) for k, v in _metadata_value(materializations, "failure_classes").items()}
-    return outcome
+        name = evaluation.check_name
+        outcome.failed_checks.append(name)
+        if evaluation.severity.value == "ERROR":
+            outcome.error_checks.append(name)
+            if name == "profiles_success_rate":
+                metadata = evaluation.metadata.get("failure_classes")
+                outcome.failure_classes = dict(getattr(metadata, "value", None) or {})
+    by_org: dict[tuple[str, str], list] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        key = (materialization.partition or single, materialization.asset_key.to_user_string())
+        by_org.setdefault(key, []).append(materialization)
+    for org, outcome in outcomes.items():
+        for node in ("llm_profiles", "translations"):
+            materializations = by_org.get((org, node), [])
+            for model, count in _metadata_value(materializations, "model_mix").items():
+                outcome.model_mix[model] = outcome.model_mix.get(model, 0) + int(count)
+            if node == "llm_profiles" and not outcome.failure_classes:
+                outcome.failure_classes = {k: int(v) for k, v in
+                                           _metadata_value(materializations, "failure_classes").items()}
+    return outcomes
 
 
-def raise_run_alerts(instance, engine, outcome: OrgOutcome) -> int:
-    """Store and send the alerts the sensors would raise for this run (failed checks, a
-    failed run), so alerts do not depend on the daemon. Dedupe keys are the sensors', so an
-    alert is stored once whoever sees it first. Returns how many were new."""
+def raise_run_alerts(instance, engine, outcomes: list[OrgOutcome]) -> int:
+    """Store and send the alerts the sensors would raise for one run (failed checks of its
+    organizations, a failed run), so alerts do not depend on the daemon. Dedupe keys are the
+    sensors', so an alert is stored once whoever sees it first. Returns how many were new."""
     from enrichment_assets.automation.alerts import failed_check_alerts
     from enrichment_assets.definitions import defs
     from enrichment_assets.pipeline.alerts import Alert, alert_urls, deliver_pending, store_alerts
 
+    if not outcomes:
+        return 0
+    run_id = outcomes[0].run_id
     keys = defs.resolve_asset_graph().asset_check_keys
     found, _ = failed_check_alerts(instance, keys, {})
-    new_alerts = [a for a in found if a.run_id == outcome.run_id]
-    if not outcome.success:
-        new_alerts.append(Alert(dedupe_key=f"run:{outcome.run_id}", kind="run", severity="ERROR",
-                                summary=("run stopped by a signal" if outcome.interrupted else "run failed")
-                                + f" for {outcome.organization}", asset="__ASSET_JOB",
-                                partition=outcome.organization, run_id=outcome.run_id))
+    new_alerts = [a for a in found if a.run_id == run_id]
+    if not outcomes[0].success:
+        orgs = [o.organization for o in outcomes]
+        partition = orgs[0] if len(orgs) == 1 else f"{orgs[0]}..{orgs[-1]}"
+        new_alerts.append(Alert(dedupe_key=f"run:{run_id}", kind="run", severity="ERROR",
+                                summary=("run stopped by a signal" if outcomes[0].interrupted else "run failed")
+                                + f" for {', '.join(orgs[:20])}" + (f" (+{len(orgs) - 20} more)" if len(orgs) > 20 else ""),
+                                asset="__ASSET_JOB", partition=partition, run_id=run_id))
     stored = store_alerts(engine, new_alerts)
     deliver_pending(engine, alert_urls())
     return stored
@@ -208,11 +222,42 @@ def _restore_signal_handlers(previous: dict) -> None:
     STOP.clear()
 
 
-def run_config_for(limit: int | None, force: bool) -> dict:
-    """Run config of one organization's run: quiet console logs plus ``llm_profiles``'s
-    options (:class:`~enrichment_assets.assets.profiles.ProfileRunConfig`)."""
-    config: dict = {"limit": limit, "force": force}
+def run_config_for(limits: dict[str, int | None], force: bool) -> dict:
+    """Run config of one run: quiet console logs plus ``llm_profiles``'s options
+    (:class:`~enrichment_assets.assets.profiles.ProfileRunConfig`): ``limits`` maps an
+    organization to its quota of listings sent (organizations without a quota: no limit)."""
+    config: dict = {"limits": {org: n for org, n in limits.items() if n is not None}, "force": force}
     return {**QUIET_RUN_CONFIG, "ops": {"llm_profiles": {"config": config}}}
+
+
+class _ListingBar:
+    """``enrichment run``'s one progress bar over listings, fed by the stages
+    (:mod:`enrichment_assets.pipeline.progress`): its total is what the normalizing stage
+    went through, the later stages count against it."""
+
+    def __init__(self, progress: Progress, runs: int):
+        self.progress = progress
+        self.task = progress.add_task("starting", total=None)
+        self.runs = runs
+        self.run = 0
+        self.listings: int | None = None
+
+    def next_run(self) -> None:
+        self.run += 1
+        self.listings = None
+
+    def stage(self, name: str, total: int | None) -> None:
+        done = self.progress.tasks[self.task].completed if self.progress.tasks else 0
+        if name == "normalizing":
+            self.listings = None
+        elif name != "ingesting" and self.listings is None:
+            self.listings = int(done)
+        prefix = f"run {self.run}/{self.runs}: " if self.runs > 1 else ""
+        self.progress.reset(self.task, total=total if total is not None else self.listings,
+                            description=f"{prefix}{name} listings")
+
+    def advance(self, n: int) -> None:
+        self.progress.advance(self.task, n)
 
 
 def run_organizations(organizations: list[str] | None = None, show_progress: bool = True,
@@ -221,10 +266,14 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
     """Register new organizations and materialize every asset of the given partitions.
 
     ``organizations`` None means every organization with scrape files in the landing
-    folder. One writer per home: the run holds the home's lock (a file lock on SQLite, an
-    advisory lock on PostgreSQL) for its whole duration; every model call of the command
-    shares one client (one concurrency limit, one run budget). ``limit``: at most that many
-    listings sent to the model over all organizations (quotas by
+    folder. The selection goes into as few Dagster runs as possible: ranges of partitions
+    contiguous in registration order, at most ``ENRICHMENT_MAX_PARTITIONS_PER_RUN`` each
+    (:func:`~enrichment_assets.pipeline.batching.contiguous_chunks`); each asset of a run
+    processes all its organizations and records a materialization and check results per
+    organization. One writer per home: the command holds the home's lock (a file lock on
+    SQLite, an advisory lock on PostgreSQL) for its whole duration; every model call of the
+    command shares one client (one concurrency limit, one run budget). ``limit``: at most
+    that many listings sent to the model over all organizations (quotas by
     :func:`~enrichment_assets.pipeline.planning.run_quotas`); ``force``: send up-to-date
     listings too. Returns organization -> outcome.
 
@@ -236,15 +285,16 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
     import dagster as dg
 
     from enrichment_assets.assets import all_assets
-    from enrichment_assets.checks import all_checks
     from enrichment_assets.definitions import default_resources
     from enrichment_assets.llm.client import STOP
     from enrichment_assets.partitions import organizations as orgs_def
+    from enrichment_assets.partitions import run_selection
+    from enrichment_assets.pipeline import progress as stage_progress
+    from enrichment_assets.pipeline.batching import contiguous_chunks
     from enrichment_assets.pipeline.discovery import landing_organizations
+    from enrichment_assets.pipeline.raw import recorded_scrape_files
     from enrichment_assets.resources.llm import run_scope
     from enrichment_assets.storage.locks import exclusive
-
-    from enrichment_assets.pipeline.raw import recorded_scrape_files
 
     landing = settings.landing_dir()
     problems: list[str] = []
@@ -264,35 +314,43 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
             instance = _instance()
             for run_id in mark_abandoned_runs(instance):
                 console.print(f"[yellow]marked run {run_id} failed: its process ended without finishing[/yellow]")
-            known = set(instance.get_dynamic_partitions(orgs_def.name))
-            new = [o for o in selected if o not in known]
+            registered = list(instance.get_dynamic_partitions(orgs_def.name))
+            new = [o for o in selected if o not in set(registered)]
             if new:
                 instance.add_dynamic_partitions(orgs_def.name, new)
+                registered += new
+            chunks = contiguous_chunks(registered, selected, settings.get_settings().max_partitions_per_run)
             quotas = _quotas(engine, landing, selected, resources, force, limit)
             with run_scope():
                 resources["llm"].client_for_run(engine)  # the run's one client; checks the budget set-up
                 with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                               TimeElapsedColumn(), console=console, disable=not show_progress) as progress:
-                    task = progress.add_task("materializing", total=len(selected))
-                    for org in selected:
-                        if STOP.is_set():
-                            break
-                        progress.update(task, description=f"materializing {org}")
-                        result = dg.materialize(
-                            [*all_assets, *all_checks], partition_key=org, instance=instance,
-                            resources=resources, raise_on_error=False,
-                            run_config=run_config_for(quotas.get(org), force),
-                            tags={"enrichment/trigger": "cli"},
-                        )
-                        outcome[org] = _outcome(org, result)
-                        if outcome[org].interrupted:
-                            run = instance.get_run_by_id(result.run_id)
-                            if run is not None and run.status != dg.DagsterRunStatus.CANCELED:
-                                instance.report_run_canceled(run, message="stopped by SIGTERM/SIGINT")
-                        raise_run_alerts(instance, engine, outcome[org])
-                        if not result.success:
-                            console.print(f"[red]run for {org} failed: {result.run_id}[/red]")
-                        progress.advance(task)
+                    bar = _ListingBar(progress, len(chunks))
+                    stage_progress.set_hook(bar.stage, bar.advance)
+                    try:
+                        for chunk in chunks:
+                            if STOP.is_set():
+                                break
+                            bar.next_run()
+                            selection = run_selection(chunk)
+                            result = dg.materialize(
+                                all_assets, instance=instance, resources=resources, raise_on_error=False,
+                                run_config=run_config_for({o: quotas.get(o) for o in chunk}, force),
+                                partition_key=selection.get("partition_key"),
+                                tags={**selection.get("tags", {}), "enrichment/trigger": "cli"},
+                            )
+                            outcomes = _outcomes(chunk, result)
+                            outcome.update(outcomes)
+                            if STOP.is_set():
+                                run = instance.get_run_by_id(result.run_id)
+                                if run is not None and run.status != dg.DagsterRunStatus.CANCELED:
+                                    instance.report_run_canceled(run, message="stopped by SIGTERM/SIGINT")
+                            raise_run_alerts(instance, engine, list(outcomes.values()))
+                            if not result.success:
+                                console.print(f"[red]run for {', '.join(chunk[:5])}"
+                                              f"{' ...' if len(chunk) > 5 else ''} failed: {result.run_id}[/red]")
+                    finally:
+                        stage_progress.set_hook(None, None)
     finally:
         engine.dispose()
     return outcome

@@ -20,3 +20,16 @@ def backfill_policy() -> dg.BackfillPolicy:
     from enrichment_assets.settings import get_settings
 
     return dg.BackfillPolicy.multi_run(max_partitions_per_run=get_settings().max_partitions_per_run)
+
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def run_selection(keys: list[str]) -> dict:
+    """Keyword arguments of ``dg.materialize`` / ``RunRequest`` for a run over ``keys``
+    (contiguous in registration order, :func:`enrichment_assets.pipeline.batching.contiguous_chunks`):
+    ``partition_key`` for one key, the partition-range tags for several."""
+    if len(keys) == 1:
+        return {"partition_key": keys[0]}
+    return {"tags": {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}}

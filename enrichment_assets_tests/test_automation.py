@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from enrichment_assets.assets import all_assets
 from enrichment_assets.automation.alerts import check_alert_sensor, run_failure_alert_sensor
-from enrichment_assets.checks import all_checks
 from enrichment_assets.definitions import defs
 from enrichment_assets.partitions import organizations
 from enrichment_assets.pipeline.alerts import Alert, deliver_pending, recent_alerts, store_alerts
@@ -65,17 +64,23 @@ def failing_translation_check(tmp_path: Path):
                  "thresholds": CheckThresholds()}
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(organizations.name, ["demo-paws-rescue"])
-        assert dg.materialize([*all_assets, *all_checks], partition_key="demo-paws-rescue",
+        assert dg.materialize(all_assets, partition_key="demo-paws-rescue",
                               instance=instance, resources=resources).success
         # corrupt one stored translation: a rerun reuses it, so the schema check must catch it
         with database.engine.begin() as conn:
             conn.execute(sa.update(translations).where(translations.c.language == "de").values(tagline=""))
-        rerun = dg.materialize([*all_assets, *all_checks], partition_key="demo-paws-rescue",
+        rerun = dg.materialize(all_assets, partition_key="demo-paws-rescue",
                                instance=instance, resources=resources, raise_on_error=False)
         failed = [c for c in rerun.get_asset_check_evaluations() if not c.passed]
         assert "translations_schema_valid" in [c.check_name for c in failed]
-        assert not rerun.success, "a failed blocking ERROR check fails the run"
-        instance.failed_run = rerun  # for the run-failure sensor test
+        # an ERROR check stops only its organization downstream: the run itself succeeds
+        assert rerun.success
+        # a run that fails (its database cannot be opened), for the run-failure sensor test
+        (tmp_path / "not-a-dir").write_text("", encoding="utf-8")
+        broken = {**resources, "database": DatabaseResource(url=f"sqlite:///{tmp_path / 'not-a-dir' / 'db.sqlite'}")}
+        instance.failed_run = dg.materialize(all_assets, partition_key="demo-paws-rescue", instance=instance,
+                                             resources=broken, raise_on_error=False)
+        assert not instance.failed_run.success
         yield instance, database
 
 
@@ -118,4 +123,4 @@ def test_run_failure_becomes_one_alert(failing_translation_check) -> None:
     with database.engine.connect() as conn:
         rows = conn.execute(sa.select(alerts.c.kind, alerts.c.run_id, alerts.c.summary)).all()
     assert len(rows) == 1 and rows[0][0] == "run" and rows[0][1] == run.run_id
-    assert "translations_schema_valid" in rows[0][2]
+    assert rows[0][2] == run.get_run_failure_event().message[:2000]

@@ -40,6 +40,45 @@ def test_import_demo_run_and_status(enrichment_home: Path) -> None:
     assert int(cells[1]) > 0 and int(cells[3]) > 0, cells  # listings, published
 
 
+def test_run_over_several_organizations_is_one_dagster_run(enrichment_home: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["import", "demo"]).exit_code == 0
+    result = runner.invoke(main, ["run"])
+    assert result.exit_code == 0, result.output
+    orgs = ["demo-hope-hounds", "demo-paws-rescue", "demo-tierheim-nord"]
+    with dg.DagsterInstance.from_config(str(enrichment_home / "dagster")) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1, [r.tags for r in runs]
+        registered = list(instance.get_dynamic_partitions(organizations.name))
+        assert sorted(registered) == orgs
+        assert runs[0].tags["dagster/asset_partition_range_start"] == registered[0]
+        assert runs[0].tags["dagster/asset_partition_range_end"] == registered[-1]
+        for org in orgs:  # each organization still has its own materialization and checks
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("translations"), asset_partitions=[org]), limit=5).records
+            assert len(records) == 1 and records[0].run_id == runs[0].run_id
+            history = instance.event_log_storage.get_asset_check_execution_history(
+                dg.AssetCheckKey(dg.AssetKey("llm_profiles"), "profiles_hallucination_free"), limit=10)
+            assert org in {r.partition for r in history}
+    # nothing new: the rerun is one more run, and the per-organization summary is still printed
+    again = runner.invoke(main, ["run"])
+    assert again.exit_code == 0, again.output
+    assert all(org in again.output for org in orgs)
+    with dg.DagsterInstance.from_config(str(enrichment_home / "dagster")) as instance:
+        assert len(instance.get_runs()) == 2
+
+
+def test_partition_chunks_follow_registration_order_and_the_size() -> None:
+    from enrichment_assets.pipeline.batching import contiguous_chunks
+
+    order = ["c", "a", "d", "b", "e"]
+    assert contiguous_chunks(order, ["a", "b", "c", "d", "e"], 200) == [order]
+    assert contiguous_chunks(order, ["a", "d", "e"], 200) == [["a", "d"], ["e"]]
+    assert contiguous_chunks(order, order, 2) == [["c", "a"], ["d", "b"], ["e"]]
+    with pytest.raises(ValueError):
+        contiguous_chunks(order, ["x"], 2)
+
+
 def test_run_rejects_unknown_organization(enrichment_home: Path) -> None:
     result = CliRunner().invoke(main, ["run", "--organization", "no-such-org"])
     assert result.exit_code != 0

@@ -9,7 +9,6 @@ import dagster as dg
 import sqlalchemy as sa
 
 from enrichment_assets.assets import all_assets
-from enrichment_assets.checks import all_checks
 from enrichment_assets.llm.offline import profile_from_facts
 from enrichment_assets.llm.prompts import LISTING_TAG, parse_data_block
 from enrichment_assets.partitions import organizations
@@ -46,21 +45,34 @@ def planting_responder(plant_in: set[str] | dict[str, str] | None):
     return respond
 
 
-def _run(tmp_path: Path, responder, thresholds: CheckThresholds):
+def _run(tmp_path: Path, responder, thresholds: CheckThresholds, orgs: tuple[str, ...] = (ORG,)):
+    """One run over ``orgs`` (a partition range when more than one). Returns the result, the
+    check evaluations of :data:`ORG` by name, the assets materialized for it with their
+    metadata, and the engine."""
     landing = tmp_path / "landing"
     import_demo(landing)
     database = DatabaseResource(url=f"sqlite:///{tmp_path / 'db.sqlite'}")
     with StubLLMServer(responder=responder) as server, dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(organizations.name, [ORG])
+        instance.add_dynamic_partitions(organizations.name, list(orgs))
         llm = LLMResource(model="openai/stub-model", api_base=server.api_base, api_key="sk-stub-0000000000",
                           input_cost_per_token=1e-7, output_cost_per_token=1e-7)
-        result = dg.materialize([*all_assets, *all_checks], partition_key=ORG, instance=instance,
+        selection = ({"partition_key": ORG} if len(orgs) == 1 else
+                     {"tags": {"dagster/asset_partition_range_start": orgs[0],
+                               "dagster/asset_partition_range_end": orgs[-1]}})
+        result = dg.materialize(all_assets, instance=instance, **selection,
                                 resources={"database": database, "llm": llm, "thresholds": thresholds,
                                            "landing": LandingResource(path=str(landing))},
                                 raise_on_error=False)
-    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
-    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+        assert len(instance.get_runs()) == 1
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations() if c.partition == ORG}
+    materialized = {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+                    for e in result.get_asset_materialization_events() if e.partition == ORG}
     return result, checks, materialized, database.engine
+
+
+def _dog_names(org: str) -> set[str]:
+    path = next((Path(__file__).resolve().parents[1] / "enrichment_assets" / "demo_data" / org).glob("*.jsonl"))
+    return {json.loads(line)["name"] for line in path.read_text(encoding="utf-8").splitlines()[1:] if line.strip()}
 
 
 def test_planted_hallucination_fails_blocking_check_and_skips_translations(tmp_path: Path) -> None:
@@ -75,12 +87,38 @@ def test_planted_hallucination_fails_blocking_check_and_skips_translations(tmp_p
     assert by_rule["quote_not_found"] == 7
     assert set(by_rule) <= {"quote_not_found", "text_contradicts_field"}
     assert INVENTED in gate.metadata["first_offending"].value
-    assert "llm_profiles" in materialized and "translations" not in materialized
-    assert not result.success
+    # the organization's translations are skipped (not a Dagster-level block: a run may carry
+    # other organizations), and its translations partition says why
+    assert "llm_profiles" in materialized
+    assert materialized["translations"]["stopped_by_checks"] == ["profiles_hallucination_free"]
+    assert "translations_language_and_facts" not in checks
+    assert result.success
     with engine.connect() as conn:
         stored = conn.execute(sa.select(violations.c.rule).where(violations.c.organization == ORG)).scalars().all()
         translated = conn.execute(sa.select(sa.func.count()).select_from(translations)).scalar_one()
     assert "quote_not_found" in stored and translated == 0
+
+
+def test_a_systemic_fault_of_one_organization_skips_only_its_translations(tmp_path: Path) -> None:
+    other = "demo-hope-hounds"
+    orgs = tuple(sorted((ORG, other)))
+    result, checks, materialized, engine = _run(tmp_path, planting_responder(_dog_names(ORG)), CheckThresholds(),
+                                                orgs=orgs)
+    assert result.success
+    gate = checks["profiles_hallucination_free"]
+    assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
+    assert materialized["translations"]["stopped_by_checks"] == ["profiles_hallucination_free"]
+    others = {c.check_name: c for c in result.get_asset_check_evaluations() if c.partition == other}
+    assert others["profiles_hallucination_free"].passed
+    assert others["translations_language_and_facts"].passed
+    with engine.connect() as conn:
+        translated = dict(conn.execute(sa.select(translations.c.organization, sa.func.count())
+                                       .where(translations.c.status == "ok")
+                                       .group_by(translations.c.organization)).all())
+        published = conn.execute(sa.select(sa.func.count()).select_from(llm_profiles).where(
+            llm_profiles.c.organization == other, llm_profiles.c.published_profile.is_not(None))).scalar_one()
+    assert ORG not in translated
+    assert published >= 1 and translated[other] == 3 * published, "de, fr and es for every published profile"
 
 
 def test_one_bad_profile_with_default_thresholds_warns_and_quarantines_only_that_profile(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from enrichment_assets.partitions import backfill_policy, organizations
 from enrichment_assets.pipeline import progress
 from enrichment_assets.pipeline.normalize import normalize_organization
 from enrichment_assets.resources.database import DatabaseResource
-from enrichment_assets.resources.thresholds import CheckThresholds
 
 
 @dg.asset(
@@ -26,7 +25,7 @@ from enrichment_assets.resources.thresholds import CheckThresholds
         "detected language and the content hash that decides re-profiling."
     ),
 )
-def normalized_records(context: dg.AssetExecutionContext, database: DatabaseResource, thresholds: CheckThresholds):
+def normalized_records(context: dg.AssetExecutionContext, database: DatabaseResource):
     go, stopped = stage_partitions(context)
     record_stopped(context, stopped)
     progress.stage("normalizing", None)
@@ -54,4 +53,4 @@ def normalized_records(context: dg.AssetExecutionContext, database: DatabaseReso
         }, partition_key=org)
         progress.advance(result.listings)
     yield dg.MaterializeResult()
-    yield from run_stage_checks(context, checks_for("normalized_records"), database.engine, go, thresholds)
+    yield from run_stage_checks(context, checks_for("normalized_records"), database.engine, go, None)

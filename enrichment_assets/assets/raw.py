@@ -10,7 +10,6 @@ from enrichment_assets.pipeline import progress
 from enrichment_assets.pipeline.raw import ingest_organization, rejection_counts
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.landing import LandingResource
-from enrichment_assets.resources.thresholds import CheckThresholds
 from enrichment_assets.settings import effective_settings_metadata
 
 
@@ -28,8 +27,7 @@ from enrichment_assets.settings import effective_settings_metadata
         "removes nothing, and a sudden drop is held for confirmation."
     ),
 )
-def raw_records(context: dg.AssetExecutionContext, database: DatabaseResource, landing: LandingResource,
-                thresholds: CheckThresholds):
+def raw_records(context: dg.AssetExecutionContext, database: DatabaseResource, landing: LandingResource):
     organizations_ = list(context.partition_keys)
     progress.stage("ingesting", None)
     # the same for every organization of the run: what an operator checks first (secrets as (set))
@@ -60,4 +58,4 @@ def raw_records(context: dg.AssetExecutionContext, database: DatabaseResource, l
             "file_problems": md_table([{"problem": p} for p in problems[:20]], 300),
         }, partition_key=org)
     yield dg.MaterializeResult()
-    yield from run_stage_checks(context, checks_for("raw_records"), database.engine, organizations_, thresholds)
+    yield from run_stage_checks(context, checks_for("raw_records"), database.engine, organizations_, None)

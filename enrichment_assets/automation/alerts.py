@@ -69,6 +69,14 @@ def check_alert_sensor(context: dg.SensorEvaluationContext, database: DatabaseRe
     return dg.SkipReason(f"{stored} new alerts; {report.delivered} delivered, {report.failed} pending")
 
 
+def run_partitions(tags) -> str | None:
+    """The partition a run carried, or ``first..last`` of its partition range (None: neither)."""
+    if tags.get("dagster/partition"):
+        return tags["dagster/partition"]
+    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    return f"{start}..{end}" if start and end and start != end else start
+
+
 @dg.run_failure_sensor(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Every failed run of this code location becomes an ERROR alert (stored and sent once).",
@@ -78,6 +86,6 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, database: Data
     message = context.failure_event.message or "run failed"
     store_alerts(database.engine, [Alert(
         dedupe_key=f"run:{run.run_id}", kind="run", severity="ERROR", summary=message[:2000],
-        asset=run.job_name, partition=run.tags.get("dagster/partition"), run_id=run.run_id,
+        asset=run.job_name, partition=run_partitions(run.tags), run_id=run.run_id,
     )])
     deliver_pending(database.engine, alert_urls())

@@ -87,10 +87,11 @@ def latest_materializations(instance: dg.DagsterInstance, asset: str, organizati
 
 
 def run_stage_checks(context: dg.AssetExecutionContext, checks: Sequence[StageCheck], engine: sa.Engine,
-                     organizations: Sequence[str], thresholds: Any) -> Iterator[dg.Output | dg.AssetCheckEvaluation]:
+                     organizations: Sequence[str], thresholds: Any = None) -> Iterator[dg.Output | dg.AssetCheckEvaluation]:
     """Yield the check outputs Dagster expects of the step, then one evaluation per selected
     check and organization. Records the organizations a failed ``stops_org`` check stops
-    (:func:`stopped_organizations`)."""
+    (:func:`stopped_organizations`). ``thresholds``: the :class:`CheckThresholds` resource (None for
+    checks that need none)."""
     selected = [c for c in checks if dg.AssetCheckKey(dg.AssetKey(c.asset), c.name) in context.selected_asset_check_keys]
     names = {spec.key: name for name, spec in context.assets_def.node_check_specs_by_output_name.items()}
     for check in selected:
