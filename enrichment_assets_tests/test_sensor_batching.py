@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from enrichment_assets.automation.schedules import weekly_reprofile_schedule
 from enrichment_assets.automation.sensors import new_scrape_sensor
 from enrichment_assets.partitions import organizations
-from enrichment_assets.pipeline.discovery import batch_new_scrapes, partition_chunks, plan_new_scrapes
+from enrichment_assets.pipeline.discovery import batch_new_scrapes, plan_new_scrapes
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.landing import LandingResource
 
@@ -37,17 +37,6 @@ def _covered(request: dg.RunRequest, order: list[str]) -> list[str]:
     span = request.partition_key_range
     assert span is not None, "a request is either one partition or a range"
     return order[order.index(span.start):order.index(span.end) + 1]
-
-
-def test_partition_chunks_follow_the_order_and_split_at_gaps() -> None:
-    order = ["e", "a", "d", "b", "c", "f", "g"]  # insertion order, not sorted
-    assert partition_chunks(order, {"a", "d", "b", "f", "g"}, 2) == [["a", "d"], ["b"], ["f", "g"]]
-    assert partition_chunks(order, set(order), 3) == [["e", "a", "d"], ["b", "c", "f"], ["g"]]
-    assert partition_chunks(order, set(), 3) == []
-    with pytest.raises(ValueError, match="at least 1"):
-        partition_chunks(order, {"a"}, 0)
-    with pytest.raises(ValueError, match="not in the order"):
-        partition_chunks(order, {"zz"}, 2)
 
 
 def test_batches_append_new_organizations_and_keep_keys_stable(tmp_path: Path) -> None:

@@ -3,9 +3,9 @@
 import dagster as dg
 
 from enrichment_assets.automation.jobs import reprofile_job
-from enrichment_assets.automation.ranges import partition_range_request
+from enrichment_assets.automation.ranges import range_run_request
 from enrichment_assets.partitions import organizations
-from enrichment_assets.pipeline.discovery import partition_chunks
+from enrichment_assets.pipeline.batching import contiguous_chunks
 from enrichment_assets.settings import Settings, get_settings
 
 #: Default: Mondays 03:00 UTC; override with ENRICHMENT_REPROFILE_CRON (read at load time).
@@ -20,10 +20,10 @@ def reprofile_run_requests(partition_keys: list[str], tick: str, max_per_run: in
     the chunk's first and last organization) makes a tick idempotent.
     """
     return [
-        partition_range_request(chunk[0], chunk[-1], run_key=f"reprofile:{tick}:{chunk[0]}..{chunk[-1]}",
-                                tags={"enrichment/trigger": "weekly_reprofile_schedule",
-                                      "enrichment/organizations": str(len(chunk))})
-        for chunk in partition_chunks(partition_keys, partition_keys, max_per_run)
+        range_run_request(chunk, run_key=f"reprofile:{tick}:{chunk[0]}..{chunk[-1]}",
+                          tags={"enrichment/trigger": "weekly_reprofile_schedule",
+                                "enrichment/organizations": str(len(chunk))})
+        for chunk in contiguous_chunks(partition_keys, partition_keys, max_per_run)
     ]
 
 

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from enrichment_assets.automation.jobs import enrich_organization_job
-from enrichment_assets.automation.ranges import partition_range_request
+from enrichment_assets.automation.ranges import range_run_request
 from enrichment_assets.partitions import organizations
 from enrichment_assets.pipeline.discovery import batch_new_scrapes, plan_new_scrapes
 from enrichment_assets.pipeline.raw import processed_scrape_files, record_file_stats, recorded_scrape_files
@@ -44,7 +44,7 @@ def new_scrape_sensor(context: dg.SensorEvaluationContext, landing: LandingResou
     for problem in plan.problems[:SHOWN_PROBLEMS]:
         context.log.warning(f"landing entry ignored: {problem}")
     batches = batch_new_scrapes(plan, known, get_settings().max_partitions_per_run)
-    requests = [partition_range_request(b.first, b.last, b.run_key, b.tags()) for b in batches]
+    requests = [range_run_request(list(b.organizations), b.run_key, b.tags()) for b in batches]
     skip_reason = None
     if not requests:
         skip_reason = "no new scrape files"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from enrichment_assets.domain.contract import bounded
+from enrichment_assets.pipeline.batching import contiguous_chunks
 from enrichment_assets.sources.landing import RecordedFiles, ScrapeFile, scan_landing
 
 
@@ -56,40 +57,6 @@ def by_organization(scrapes: list[ScrapeFile]) -> dict[str, list[ScrapeFile]]:
     for scrape in scrapes:
         groups.setdefault(scrape.organization, []).append(scrape)
     return dict(sorted(groups.items()))
-
-
-def partition_chunks(order: list[str], selected: set[str] | list[str],
-                     max_per_run: int) -> list[list[str]]:
-    """The ``selected`` partitions as ranges of ``order`` that one run each can carry.
-
-    ``order``: every partition key in the order of the partitions definition (for dynamic
-    partitions the insertion order of ``instance.get_dynamic_partitions``, with the keys a
-    tick adds appended in the order of its add request). The selected keys are split into
-    maximal stretches that are contiguous in ``order`` (a range run carries every partition
-    between its first and last key, so a key that is not selected ends a stretch), and each
-    stretch into chunks of at most ``max_per_run`` keys: the same chunking as Dagster's
-    ``BackfillPolicy.multi_run(max_partitions_per_run)`` applies to an asset backfill. Each
-    chunk is a list of keys in ``order``; chunks come in ``order``. Raises ``ValueError``
-    for ``max_per_run < 1`` or a selected key missing from ``order``.
-    """
-    if max_per_run < 1:
-        raise ValueError(f"max_per_run must be at least 1, got {max_per_run}")
-    wanted = set(selected)
-    missing = wanted.difference(order)
-    if missing:
-        raise ValueError(f"partitions not in the order: {sorted(missing)[:5]}")
-    chunks: list[list[str]] = []
-    current: list[str] = []
-    for key in order:
-        if key in wanted and len(current) < max_per_run:
-            current.append(key)
-            continue
-        if current:
-            chunks.append(current)
-        current = [key] if key in wanted else []
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 @dataclass(frozen=True)
@@ -136,7 +103,8 @@ class ScrapeBatch:
 
 def batch_new_scrapes(plan: ScrapePlan, known_order: list[str], max_per_run: int) -> list[ScrapeBatch]:
     """The sensor's runs for ``plan.new_files``: as few as ranged runs of at most
-    ``max_per_run`` partitions allow.
+    ``max_per_run`` partitions allow (:func:`~enrichment_assets.pipeline.batching.contiguous_chunks`,
+    the same chunking as Dagster's ``BackfillPolicy.multi_run`` applies to an asset backfill).
 
     ``known_order``: the registered partitions in insertion order
     (``instance.get_dynamic_partitions``); ``plan.new_organizations`` are appended in their
@@ -151,7 +119,7 @@ def batch_new_scrapes(plan: ScrapePlan, known_order: list[str], max_per_run: int
     order = list(known_order) + [org for org in plan.new_organizations if org not in known]
     return [ScrapeBatch(organizations=tuple(chunk),
                         scrapes=tuple(s for org in chunk for s in groups[org]))
-            for chunk in partition_chunks(order, groups.keys(), max_per_run)]
+            for chunk in contiguous_chunks(order, list(groups), max_per_run)]
 
 
 def _requested(cursor: str | None) -> tuple[dict[str, set[str]], set[str]]:
