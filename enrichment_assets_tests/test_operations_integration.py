@@ -141,14 +141,15 @@ def test_failing_check_is_alerted_exactly_once(stack) -> None:
         {"external_id": "paws-new-1", "name": "Comet", "description": "Comet is a new arrival."}))
     runs = wait_for(lambda: [r for r in _finished_runs(instance, ORG)][: -before or None]
                     if len(_finished_runs(instance, ORG)) > before else None, 240, "the second run", 2)
-    assert runs[0].status == dg.DagsterRunStatus.FAILURE, "the blocking schema check fails the run"
+    # since issue 11 a failed ERROR check stops only its organization's downstream stages
+    # (a run carries many organizations), so the run itself succeeds; run-failure alerts are
+    # tested with a failing run in test_automation.py
+    assert runs[0].status == dg.DagsterRunStatus.SUCCESS, stack["servers"].logs()
 
     def check_messages() -> list[dict]:
         return [m for m in receiver.received if "translations_schema_valid" in m.get("title", "")]
 
-    wait_for(check_messages, 120, "the check alert at the webhook", 1)
-    wait_for(lambda: any("run failed" in m.get("title", "") for m in receiver.received), 120,
-             "the run-failure alert at the webhook", 1)
+    wait_for(check_messages, 180, "the check alert at the webhook", 1)
     # three more sensor ticks must not send it again
     time.sleep(3 * SENSOR_INTERVAL_S + 2)
     assert len(check_messages()) == 1, receiver.received
@@ -336,14 +337,18 @@ def test_ui_shows_each_organization_of_a_many_partition_run(stack) -> None:
                 if check["name"].endswith("_schema_valid"):
                     assert set(orgs) <= set(outcome["succeededPartitions"]), (asset, check)
 
-        # the partitions page lists every organization of the run with its own status
+        # the partitions page lists every organization of the run ...
         open_page("/assets/llm_profiles?view=partitions")
         for org in orgs:
             page.get_by_text(org, exact=True).first.wait_for()
         page.screenshot(path=str(OUTPUT_DIR / "many-partition-run-partitions.png"), full_page=True)
-        (OUTPUT_DIR / "many-partition-run-partitions.txt").write_text(page.inner_text("body"), encoding="utf-8")
+        # ... and each one's page shows its own status, the shared run and its own metadata
+        counts = {}
         for org in orgs:
             open_page(f"/assets/llm_profiles?view=partitions&partition={org}")
-            page.get_by_text(org, exact=True).first.wait_for()
-            (OUTPUT_DIR / f"many-partition-run-{org}.txt").write_text(page.inner_text("body"), encoding="utf-8")
-        page.screenshot(path=str(OUTPUT_DIR / "many-partition-run-partition.png"), full_page=True)
+            page.get_by_text("Materialized", exact=True).first.wait_for()
+            page.get_by_text(runs[0].run_id[:8], exact=True).first.wait_for()
+            page.get_by_text("listings", exact=True).first.wait_for()
+            page.screenshot(path=str(OUTPUT_DIR / f"many-partition-run-{org}.png"), full_page=True)
+            counts[org] = page.inner_text("body")
+        assert len(set(counts.values())) == len(orgs), "each organization's page shows its own materialization"
