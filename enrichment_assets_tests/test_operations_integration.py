@@ -343,12 +343,12 @@ def test_ui_shows_each_organization_of_a_many_partition_run(stack) -> None:
             page.get_by_text(org, exact=True).first.wait_for()
         page.screenshot(path=str(OUTPUT_DIR / "many-partition-run-partitions.png"), full_page=True)
         # ... and each one's page shows its own status, the shared run and its own metadata
-        counts = {}
+        bodies = {}
         for org in orgs:
             open_page(f"/assets/llm_profiles?view=partitions&partition={org}")
             page.get_by_text("Materialized", exact=True).first.wait_for()
             page.get_by_text(runs[0].run_id[:8], exact=True).first.wait_for()
             page.get_by_text("listings", exact=True).first.wait_for()
             page.screenshot(path=str(OUTPUT_DIR / f"many-partition-run-{org}.png"), full_page=True)
-            counts[org] = page.inner_text("body")
-        assert len(set(counts.values())) == len(orgs), "each organization's page shows its own materialization"
+            bodies[org] = page.inner_text("body")
+        assert len(set(bodies.values())) == len(orgs), "each organization's page shows its own materialization"
