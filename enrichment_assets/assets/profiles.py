@@ -7,7 +7,7 @@ import contextlib
 
 from enrichment_assets.assets._metadata import log_call_problems, md_table, percentile, record_stopped, stage_partitions
 from enrichment_assets.assets.normalized import normalized_records
-from enrichment_assets.llm.prompts import load_prompt_config
+from enrichment_assets.llm.prompts import load_prompt_config, load_prompt_configs
 from enrichment_assets.checks import check_specs, checks_for
 from enrichment_assets.checks._stage import run_stage_checks
 from enrichment_assets.partitions import MODEL_POOL, backfill_policy, organizations
@@ -62,7 +62,7 @@ def llm_profiles(context: dg.AssetExecutionContext, config: ProfileRunConfig, da
     options = config
     go, stopped = stage_partitions(context)
     record_stopped(context, stopped)
-    configs = {org: load_prompt_config(org) for org in go}
+    configs = load_prompt_configs(go)
     client = llm.client_for_run(database.engine)
     limits = {org: options.limits.get(org, options.limit) for org in go}
     progress.stage("profiling", None)
@@ -76,15 +76,16 @@ def llm_profiles(context: dg.AssetExecutionContext, config: ProfileRunConfig, da
         raise dg.Failure(description=f"stopped by a signal: {interrupted} listings not started; "
                                      f"{sum(r.written for r in results.values())} answers stored",
                          allow_retries=False)
+    settings_shown = dg.MetadataValue.json(llm.describe())  # the same for every organization of the run
     for org, result in results.items():
-        context.add_asset_metadata(_metadata(result, evaluate_profiles(database.engine, org), configs[org],
-                                             context, client, llm, options, limits[org]), partition_key=org)
+        context.add_asset_metadata({**_metadata(result, evaluate_profiles(database.engine, org), configs[org],
+                                                context, client, options, limits[org]),
+                                    "llm_settings": settings_shown}, partition_key=org)
     yield dg.MaterializeResult()
     yield from run_stage_checks(context, checks_for("llm_profiles"), database.engine, go, thresholds)
 
 
-def _metadata(result, rules, config, context, client, llm: LLMResource, options: ProfileRunConfig,
-              limit: int | None) -> dict:
+def _metadata(result, rules, config, context, client, options: ProfileRunConfig, limit: int | None) -> dict:
     """One organization's materialization metadata."""
     exhausted = log_call_problems(context, result.statuses, result.failures, client.budget_message(), "profile")
     eligible = result.listings - result.statuses.get("insufficient_source", 0) - result.statuses.get("not_a_dog", 0)
@@ -114,7 +115,6 @@ def _metadata(result, rules, config, context, client, llm: LLMResource, options:
         "latency_p50_ms": percentile(result.latencies_ms, 0.5),
         "latency_p95_ms": percentile(result.latencies_ms, 0.95),
         "model_requested": client.settings.model,
-        "llm_settings": dg.MetadataValue.json(llm.describe()),
         "model_mix": dg.MetadataValue.json(result.models),
         "prompt_version": config.prompt_version,
         "rows_written": result.written,

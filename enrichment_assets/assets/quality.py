@@ -6,7 +6,7 @@ from enrichment_assets.assets._metadata import record_stopped, stage_partitions
 from enrichment_assets.assets.profiles import llm_profiles
 from enrichment_assets.checks import check_specs, checks_for
 from enrichment_assets.checks._stage import run_stage_checks
-from enrichment_assets.llm.prompts import load_prompt_config
+from enrichment_assets.llm.prompts import load_prompt_configs
 from enrichment_assets.partitions import backfill_policy, organizations
 from enrichment_assets.pipeline import progress
 from enrichment_assets.pipeline.quality import score_organization
@@ -28,9 +28,10 @@ from enrichment_assets.resources.thresholds import CheckThresholds
 def quality_scores(context: dg.AssetExecutionContext, database: DatabaseResource, thresholds: CheckThresholds):
     go, stopped = stage_partitions(context)
     record_stopped(context, stopped)
+    configs = load_prompt_configs(go)
     progress.stage("scoring", None)
     for org in go:
-        result = score_organization(database.engine, org, load_prompt_config(org).cliches)
+        result = score_organization(database.engine, org, configs[org].cliches)
         context.add_asset_metadata({
             "scored": result.scored,
             "mean_score": result.mean if result.mean is not None else 0.0,

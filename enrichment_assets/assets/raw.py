@@ -33,8 +33,9 @@ def raw_records(context: dg.AssetExecutionContext, database: DatabaseResource, l
     # the same for every organization of the run: what an operator checks first (secrets as (set))
     context.add_asset_metadata({**database.describe(),
                                 "effective_settings": dg.MetadataValue.json(effective_settings_metadata())})
+    root = landing.root
     for org in organizations_:
-        result = ingest_organization(database.engine, landing.root, org, run_id=context.run.run_id)
+        result = ingest_organization(database.engine, root, org, run_id=context.run.run_id)
         if result.rejected:
             context.log.warning(f"{org}: {result.rejected} rejected lines; first: {result.rejection_reasons[:3]}")
         problems = result.quarantined + result.held + result.skipped

@@ -5,9 +5,9 @@ import dagster as dg
 from enrichment_assets.assets._metadata import log_call_problems, md_table, record_stopped, stage_partitions
 from enrichment_assets.assets.profiles import llm_profiles
 from enrichment_assets.checks import check_specs, checks_for
-from enrichment_assets.checks._stage import run_stage_checks
+from enrichment_assets.checks._stage import ResolvedThresholds, run_stage_checks
 from enrichment_assets.checks.gates import profiles_hallucination_free
-from enrichment_assets.llm.prompts import load_prompt_config
+from enrichment_assets.llm.prompts import load_prompt_configs
 from enrichment_assets.partitions import MODEL_POOL, backfill_policy, organizations
 from enrichment_assets.pipeline import progress
 from enrichment_assets.pipeline.hallucination import evaluate_translations
@@ -39,8 +39,9 @@ def translations(context: dg.AssetExecutionContext, database: DatabaseResource, 
                  thresholds: CheckThresholds):
     go, stopped = stage_partitions(context)
     engine = database.engine
+    resolved = ResolvedThresholds(thresholds)
     for org in list(go):  # the stored gate decision: a re-executed step sees it too
-        gate = profiles_hallucination_free.evaluate(engine, org, thresholds, context.run.run_id)
+        gate = profiles_hallucination_free.evaluate(engine, org, resolved, context.run.run_id)
         if not gate.passed and gate.severity == "ERROR":
             stopped[org] = [profiles_hallucination_free.name]
             go.remove(org)
@@ -48,11 +49,12 @@ def translations(context: dg.AssetExecutionContext, database: DatabaseResource, 
         context.log.warning(f"{org}: translations skipped, stopped by failed check(s) {', '.join(checks)}")
     record_stopped(context, stopped)
     client = llm.client_for_run(engine)
+    configs = load_prompt_configs(go)
     progress.stage("translating", None)
     interrupted = written = 0
     for org in go:
         with exclusive(engine, f"model-stage:{org}", wait_s=client.settings.deadline_s):
-            result = translate_organization(engine, org, client, load_prompt_config(org))
+            result = translate_organization(engine, org, client, configs[org])
         interrupted += result.interrupted
         written += result.written
         if result.interrupted:
@@ -84,4 +86,4 @@ def translations(context: dg.AssetExecutionContext, database: DatabaseResource, 
         raise dg.Failure(description=f"stopped by a signal: {interrupted} translations not started; "
                                      f"{written} answers stored", allow_retries=False)
     yield dg.MaterializeResult()
-    yield from run_stage_checks(context, checks_for("translations"), engine, go, thresholds)
+    yield from run_stage_checks(context, checks_for("translations"), engine, go, resolved)

@@ -92,6 +92,7 @@ def run_stage_checks(context: dg.AssetExecutionContext, checks: Sequence[StageCh
     check and organization. Records the organizations a failed ``stops_org`` check stops
     (:func:`stopped_organizations`). ``thresholds``: the :class:`CheckThresholds` resource (None for
     checks that need none)."""
+    thresholds = ResolvedThresholds(thresholds) if thresholds is not None else None
     selected = [c for c in checks if dg.AssetCheckKey(dg.AssetKey(c.asset), c.name) in context.selected_asset_check_keys]
     names = {spec.key: name for name, spec in context.assets_def.node_check_specs_by_output_name.items()}
     for check in selected:
@@ -105,6 +106,21 @@ def run_stage_checks(context: dg.AssetExecutionContext, checks: Sequence[StageCh
             if check.stops_org and not gate.passed and gate.severity == "ERROR":
                 _STOPPED.setdefault((run_id, organization), []).append(check.name)
             yield evaluation(check, organization, gate, targets[check.asset].get(organization))
+
+
+class ResolvedThresholds:
+    """A step's view of :class:`~enrichment_assets.resources.thresholds.CheckThresholds`: each
+    threshold resolved once (the settings object is built fresh on every read), not once per
+    organization."""
+
+    def __init__(self, thresholds: Any):
+        self._thresholds = thresholds
+        self._values: dict[str, float] = {}
+
+    def value(self, name: str) -> float:
+        if name not in self._values:
+            self._values[name] = self._thresholds.value(name)
+        return self._values[name]
 
 
 #: (run id, organization) -> names of the failed ERROR checks that stop it downstream in that run

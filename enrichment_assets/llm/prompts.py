@@ -150,6 +150,27 @@ def load_prompt_config(organization: str, prompts_dir: Path | None = None) -> Pr
     return PromptConfig.model_validate(data)
 
 
+def load_prompt_configs(organizations: list[str], prompts_dir: Path | None = None) -> dict[str, PromptConfig]:
+    """:func:`load_prompt_config` for many organizations: the default file is read once, and
+    the organizations without a file of their own share its config. Returns organization ->
+    config in ``organizations`` order.
+
+    Raises:
+        PromptFileError: as :func:`load_prompt_config`.
+    """
+    prompts_dir = prompts_dir or default_prompts_dir()
+    shared: PromptConfig | None = None
+    configs: dict[str, PromptConfig] = {}
+    for organization in organizations:
+        if (prompts_dir / "organizations" / f"{organization}.yaml").exists():
+            configs[organization] = load_prompt_config(organization, prompts_dir)
+            continue
+        if shared is None:
+            shared = load_prompt_config(organization, prompts_dir)
+        configs[organization] = shared
+    return configs
+
+
 def _present(value: Any) -> bool:
     """False for a value that must not reach a prompt as a word: ``None``, NaN, a blank
     string or a serialized null (:func:`enrichment_assets.lexicon.null_words`), and the
