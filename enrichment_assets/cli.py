@@ -85,6 +85,11 @@ def _instance():
     with FileLock(str(home / ".instance.lock"), timeout=300):
         instance = dg.DagsterInstance.get()
         instance.get_runs(limit=1)  # touches (and, on a fresh home, creates) the run storage
+    if settings.get_settings().dagster_pg_url:
+        # One long-lived process writing ~20 events per organization: keep a pooled connection
+        # (what dagster-webserver does) instead of dagster-postgres's connection per statement
+        # (NullPool, ~6 ms each); statement_timeout 0 = none.
+        instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
     return instance
 
 
@@ -247,7 +252,7 @@ class _ListingBar:
         self.listings = None
 
     def stage(self, name: str, total: int | None) -> None:
-        done = self.progress.tasks[self.task].completed if self.progress.tasks else 0
+        done = next((t.completed for t in self.progress.tasks if t.id == self.task), 0)
         if name == "normalizing":
             self.listings = None
         elif name != "ingesting" and self.listings is None:

@@ -180,3 +180,36 @@ def test_price_file_and_fallback_entries(tmp_path: Path, monkeypatch: pytest.Mon
     prices.write_text("m: {input_per_mtok: cheap}\n", encoding="utf-8")
     with pytest.raises(ValueError, match="m: needs input_per_mtok"):
         load_price_file(prices)
+
+
+def test_many_organizations_share_one_call_pool(engine) -> None:
+    """profile_organizations sends every organization's listings through one concurrency
+    limit: more requests are in flight at once than the largest organization has listings."""
+    import threading
+    import time
+
+    from enrichment_assets.pipeline.profiles import profile_organizations
+
+    orgs = ["demo-hope-hounds", "demo-paws-rescue", ORG]
+    configs = {org: bumped(load_prompt_config(org), "shared-pool") for org in orgs}  # every listing again
+    lock, state = threading.Lock(), {"now": 0, "max": 0}
+
+    def slow(body: dict) -> Reply:
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+        try:
+            time.sleep(0.4)  # a model's latency, while counted as in flight
+            return model_like_responder(body)
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    with StubLLMServer(responder=slow) as server:
+        results = profile_organizations(engine, orgs, LLMClient(_settings(server.api_base, max_concurrency=16)),
+                                        configs, limits={"demo-paws-rescue": 1})
+    assert list(results) == orgs
+    sent = {org: r.calls for org, r in results.items()}
+    assert all(r.statuses.get("failed", 0) == 0 for r in results.values())
+    assert results["demo-paws-rescue"].calls == 1 and results["demo-paws-rescue"].deferred >= 1, "per-organization limit"
+    assert state["max"] > max(sent.values()), (state, sent)

@@ -84,3 +84,42 @@ def test_unsupported_backend_and_password_redaction() -> None:
     with pytest.raises(ValueError, match="mysql"):
         DatabaseResource(url="mysql://u:secret@h/db").resolved_url()
     assert "secret" not in redact_url("postgresql+psycopg2://u:secret@h/db")
+
+
+def _lock_all_holds_every_lock_on_one_connection(engine) -> None:
+    from enrichment_assets.storage.locks import LockHeld, exclusive, exclusive_all
+
+    names = [f"model-stage:org-{i:03d}" for i in range(50)]
+    with exclusive_all(engine, names, wait_s=0.0):
+        with pytest.raises(LockHeld):
+            with exclusive(engine, "model-stage:org-017", wait_s=0.0):
+                pass
+        with exclusive(engine, "model-stage:other", wait_s=0.0):
+            pass
+        if engine.url.get_backend_name() == "postgresql":
+            with engine.connect() as conn:  # 50 advisory locks, one backend holding them
+                holders = conn.execute(sa.text(
+                    "SELECT count(DISTINCT pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
+                    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).scalar_one()
+            assert holders == 1
+    with exclusive(engine, "model-stage:org-017", wait_s=0.0):  # released
+        pass
+    with exclusive(engine, "model-stage:org-000", wait_s=0.0):
+        with pytest.raises(LockHeld):
+            with exclusive_all(engine, names, wait_s=0.0):
+                pass
+    with exclusive(engine, "model-stage:org-049", wait_s=0.0):  # the partial set was released
+        pass
+
+
+def test_exclusive_all_on_sqlite(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'locks.db'}")
+    _lock_all_holds_every_lock_on_one_connection(engine)
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_exclusive_all_on_postgres(postgres_url: str) -> None:
+    engine = sa.create_engine(postgres_url)
+    _lock_all_holds_every_lock_on_one_connection(engine)
+    engine.dispose()

@@ -3,8 +3,6 @@
 import dagster as dg
 from pydantic import Field
 
-import contextlib
-
 from enrichment_assets.assets._metadata import log_call_problems, md_table, percentile, record_stopped, stage_partitions
 from enrichment_assets.assets.normalized import normalized_records
 from enrichment_assets.llm.prompts import load_prompt_config, load_prompt_configs
@@ -18,7 +16,7 @@ from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.llm import LLMResource
 from enrichment_assets.resources.thresholds import CheckThresholds
 from enrichment_assets.settings import get_settings
-from enrichment_assets.storage.locks import exclusive
+from enrichment_assets.storage.locks import exclusive_all
 
 
 class ProfileRunConfig(dg.Config):
@@ -66,9 +64,7 @@ def llm_profiles(context: dg.AssetExecutionContext, config: ProfileRunConfig, da
     client = llm.client_for_run(database.engine)
     limits = {org: options.limits.get(org, options.limit) for org in go}
     progress.stage("profiling", None)
-    with contextlib.ExitStack() as locks:
-        for org in sorted(go):  # sorted: two runs never wait on each other's locks crosswise
-            locks.enter_context(exclusive(database.engine, f"model-stage:{org}", wait_s=client.settings.deadline_s))
+    with exclusive_all(database.engine, [f"model-stage:{org}" for org in go], wait_s=client.settings.deadline_s):
         results = profile_organizations(database.engine, go, client, configs, on_progress=progress.advance,
                                         force=options.force, limits=limits)
     interrupted = sum(r.interrupted for r in results.values())

@@ -13,7 +13,7 @@ enrich_organization_job = dg.define_asset_job(
     name="enrich_organization",
     selection=dg.AssetSelection.all(),
     tags=LLM_TAG,
-    description="Every asset (and its checks) of one organization: raw -> normalized -> profiles -> scores, translations.",
+    description="Every asset (and its checks) of the run's organizations (one partition, or a range): raw -> normalized -> profiles -> scores, translations.",
 )
 
 reprofile_job = dg.define_asset_job(

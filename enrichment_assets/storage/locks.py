@@ -82,3 +82,44 @@ def exclusive(engine: sa.Engine, name: str, wait_s: float = 0.0, fallback_dir: P
         yield
     finally:
         lock.release()
+
+
+@contextlib.contextmanager
+def exclusive_all(engine: sa.Engine, names: list[str], wait_s: float = 0.0, fallback_dir: Path | None = None,
+                  poll_s: float = 0.2) -> Iterator[None]:
+    """Hold every lock of ``names`` for the ``with`` block, taken in sorted order (two callers
+    never wait on each other crosswise); wait up to ``wait_s`` seconds in all. On PostgreSQL
+    all advisory locks sit on one connection (a run of 200 organizations must not hold 200
+    connections); on SQLite each is its file lock.
+
+    Raises:
+        LockHeld: when another process still holds one of them after ``wait_s``; the locks
+            taken so far are released.
+    """
+    ordered = sorted(set(names))
+    if engine.url.get_backend_name() != "postgresql":
+        with contextlib.ExitStack() as stack:
+            for name in ordered:
+                stack.enter_context(exclusive(engine, name, wait_s=wait_s, fallback_dir=fallback_dir, poll_s=poll_s))
+            yield
+        return
+    conn = engine.connect()
+    held: list[int] = []
+    try:
+        deadline = time.monotonic() + wait_s
+        for name in ordered:
+            key = _advisory_key(name)
+            while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                conn.rollback()  # session-level locks already held survive the rollback
+                if time.monotonic() >= deadline:
+                    raise LockHeld(f"another run holds the lock {name!r} (PostgreSQL advisory lock {key}); "
+                                   f"waited {wait_s:.0f} s")
+                time.sleep(poll_s)
+            conn.commit()
+            held.append(key)
+        yield
+    finally:
+        for key in held:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        conn.commit()
+        conn.close()
