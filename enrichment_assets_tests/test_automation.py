@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +11,6 @@ import sqlalchemy as sa
 
 from enrichment_assets.assets import all_assets
 from enrichment_assets.automation.alerts import check_alert_sensor, run_failure_alert_sensor
-from enrichment_assets.automation.schedules import weekly_reprofile_schedule
 from enrichment_assets.definitions import defs
 from enrichment_assets.partitions import organizations
 from enrichment_assets.pipeline.alerts import Alert, deliver_pending, recent_alerts, store_alerts
@@ -25,19 +23,9 @@ from enrichment_assets.storage.schema import alerts, translations
 from enrichment_assets_tests.webhook_receiver import WebhookReceiver
 
 
-def test_schedule_requests_every_organization_idempotently() -> None:
-    with dg.instance_for_test() as instance:
-        when = datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
-        empty = weekly_reprofile_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
-        assert isinstance(empty, dg.SkipReason)
-        instance.add_dynamic_partitions(organizations.name, ["org-b", "org-a"])
-        first = weekly_reprofile_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
-        again = weekly_reprofile_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
-        later = weekly_reprofile_schedule(dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 11, 30, 3, 0, tzinfo=timezone.utc)))
-    assert [r.partition_key for r in first] == ["org-a", "org-b"]
-    assert [r.run_key for r in first] == [r.run_key for r in again], "same tick, same run keys"
-    assert not {r.run_key for r in first} & {r.run_key for r in later}
+def test_schedule_definition_targets_reprofile() -> None:
+    """The schedule's requests (ranged runs, idempotent per tick) are tested in
+    test_sensor_batching.py; here its definition."""
     schedule = defs.get_repository_def().get_schedule_def("weekly_reprofile_schedule")
     assert schedule.cron_schedule == "0 3 * * 1" and schedule.execution_timezone == "UTC"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING

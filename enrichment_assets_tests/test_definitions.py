@@ -50,24 +50,36 @@ def test_model_steps_share_one_concurrency_pool_limited_by_the_production_instan
     assert isinstance(limit, int) and limit >= 1, "the production instance must bound the model pool"
 
 
-def test_sensor_adds_partitions_and_one_run_per_organization_with_new_files(tmp_path: Path) -> None:
+def test_sensor_adds_partitions_and_batches_organizations_with_new_files(tmp_path: Path, monkeypatch) -> None:
     landing = tmp_path / "landing"
     written = import_demo(landing)
     (landing / "Bad Org").mkdir()
     (landing / "Bad Org" / "x.jsonl").write_text('{"external_id": "1"}\n', encoding="utf-8")
-    busy = sorted(written)[-1]  # an organization with two new files: still one run
+    busy = sorted(written)[-1]  # an organization with two new files: both in its run
     extra = landing / busy / "zz-extra.jsonl"
     extra.write_text('{"external_id": "x1", "name": "Xena", "description": "Xena is extra."}\n', encoding="utf-8")
     resources = {"landing": LandingResource(path=str(landing)),
                  "database": DatabaseResource(url=f"sqlite:///{tmp_path / 'db.sqlite'}")}
+    files = sorted(landing.glob("demo-*/*.jsonl"))
+    assert len(files) > len(written) >= 3
     with dg.instance_for_test() as instance:
+        # the default limit carries every new organization in one ranged run
+        with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+            batched = new_scrape_sensor(ctx)
+        (request,) = batched.run_requests
+        assert request.partition_key is None
+        assert request.partition_key_range == dg.PartitionKeyRange(sorted(written)[0], sorted(written)[-1])
+        assert request.tags["enrichment/scrape_files"] == str(len(files))
+        assert request.tags["enrichment/organizations"] == str(len(written))
+        assert all(f"{f.parent.name}/{f.name}" in request.tags["enrichment/scrape_file"] for f in files)
+
+        # at one partition per run: one run per organization, with the keys it always had
+        monkeypatch.setenv("ENRICHMENT_MAX_PARTITIONS_PER_RUN", "1")
         with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
             result = new_scrape_sensor(ctx)
         with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
             replay = new_scrape_sensor(ctx)  # the same files give the same run keys
-        files = sorted(landing.glob("demo-*/*.jsonl"))
-        assert len(files) > len(written) >= 3
-        assert sorted(r.partition_key for r in result.run_requests) == sorted(written), "one run per organization"
+        assert sorted(r.partition_key for r in result.run_requests) == sorted(written)
         assert [r.run_key for r in replay.run_requests] == [r.run_key for r in result.run_requests]
         assert len({r.run_key for r in result.run_requests}) == len(written)
         for request in result.run_requests:
@@ -90,13 +102,14 @@ def test_sensor_adds_partitions_and_one_run_per_organization_with_new_files(tmp_
         assert again.run_requests == [] and again.dynamic_partitions_requests == []
 
         # a new scrape file of a known organization: one run, no new partition
+        monkeypatch.delenv("ENRICHMENT_MAX_PARTITIONS_PER_RUN")
         org = sorted(written)[0]
         new_file = landing / org / "zz-second.jsonl"
         new_file.write_text('{"external_id": "n1", "name": "Nova", "description": "Nova is new."}\n',
                             encoding="utf-8")
         with dg.build_sensor_context(instance=instance, resources=resources, cursor=again.cursor) as ctx:
             third = new_scrape_sensor(ctx)
-        assert [r.run_key for r in third.run_requests] == [f"{org}:{file_sha256(new_file)}"]
+        assert [(r.partition_key, r.run_key) for r in third.run_requests] == [(org, f"{org}:{file_sha256(new_file)}")]
         assert third.dynamic_partitions_requests == []
 
 

@@ -1,15 +1,15 @@
-"""``new_scrape_sensor``: one run per organization with new scrape files in the landing folder."""
+"""``new_scrape_sensor``: ranged runs over the organizations with new scrape files."""
 
 import dagster as dg
 
 from enrichment_assets.automation.jobs import enrich_organization_job
-from enrichment_assets.domain.contract import bounded
+from enrichment_assets.automation.ranges import range_run_request
 from enrichment_assets.partitions import organizations
-from enrichment_assets.pipeline.discovery import by_organization, plan_new_scrapes, run_key
+from enrichment_assets.pipeline.discovery import batch_new_scrapes, plan_new_scrapes
 from enrichment_assets.pipeline.raw import processed_scrape_files, record_file_stats, recorded_scrape_files
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.landing import LandingResource
-from enrichment_assets.settings import sensor_interval_s
+from enrichment_assets.settings import get_settings, sensor_interval_s
 
 #: How many ignored landing entries a tick names in its skip reason and log.
 SHOWN_PROBLEMS = 10
@@ -20,32 +20,31 @@ SHOWN_PROBLEMS = 10
     minimum_interval_seconds=sensor_interval_s(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "Watches <landing>/<organization>/*.jsonl. Adds the organization's partition when it is "
-        "new and requests one run of the whole flow per organization with new scrape files, "
-        "carrying all of them (run key = <organization>:<sha256> of the file, or of the sorted "
-        "file hashes when there are several). A file is new when no scrape_files row has it (whether a sensor "
-        "run or `enrichment run` processed it) and the cursor (requested files, per organization) "
-        "does not hold it. Ignored landing entries are named in the skip reason."
+        "Watches <landing>/<organization>/*.jsonl. Adds new organizations as partitions and "
+        "requests as few runs of the whole flow as ENRICHMENT_MAX_PARTITIONS_PER_RUN allows: "
+        "organizations with new files that are adjacent in partition order (insertion order; "
+        "the tick's new organizations are appended) share one ranged run of at most that many "
+        "partitions; an organization without new files splits a range. Ranged run requests "
+        "(not an asset backfill) because a backfill chunks a non-contiguous selection into the "
+        "same ranges, but drops run keys and needs the backfill daemon. Run key = "
+        "<organization>:<sha256> for one organization, <first>..<last>:<sha256 of the sorted "
+        "organization:sha256 lines> for several; tags name the files. A file is new when no "
+        "scrape_files row has it (whether a sensor run or `enrichment run` processed it) and "
+        "the cursor (requested files, per organization) does not hold it. Ignored landing "
+        "entries are named in the skip reason."
     ),
 )
 def new_scrape_sensor(context: dg.SensorEvaluationContext, landing: LandingResource,
                       database: DatabaseResource) -> dg.SensorResult:
-    known = set(context.instance.get_dynamic_partitions(organizations.name))
+    known = list(context.instance.get_dynamic_partitions(organizations.name))
     processed = processed_scrape_files(database.engine)
-    plan = plan_new_scrapes(landing.root, known, context.cursor, processed,
+    plan = plan_new_scrapes(landing.root, set(known), context.cursor, processed,
                             recorded_scrape_files(database.engine))
     record_file_stats(database.engine, plan.rehashed, processed)
     for problem in plan.problems[:SHOWN_PROBLEMS]:
         context.log.warning(f"landing entry ignored: {problem}")
-    requests = []
-    for org, scrapes in by_organization(plan.new_files).items():
-        key = run_key(org, scrapes)
-        requests.append(dg.RunRequest(
-            run_key=key, partition_key=org,
-            tags={"enrichment/scrape_file": bounded(", ".join(s.path.name for s in scrapes), 200),
-                  "enrichment/scrape_files": str(len(scrapes)),
-                  "enrichment/scrape_sha256": key.split(":", 1)[1]},
-        ))
+    batches = batch_new_scrapes(plan, known, get_settings().max_partitions_per_run)
+    requests = [range_run_request(list(b.organizations), b.run_key, b.tags()) for b in batches]
     skip_reason = None
     if not requests:
         skip_reason = "no new scrape files"

@@ -25,6 +25,8 @@ from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
+# not exported at the top level in Dagster 1.13; the type of AssetCheckEvaluation.target_materialization_data
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
 
 from enrichment_assets.assets._metadata import md_table
 from enrichment_assets.pipeline.gates import GateResult
@@ -48,15 +50,40 @@ class StageCheck:
                                  partitions_def=organizations, blocking=False)
 
 
-def evaluation(check: StageCheck, organization: str, gate: GateResult) -> dg.AssetCheckEvaluation:
-    """The partition-scoped evaluation of ``check`` for ``organization``."""
+def evaluation(check: StageCheck, organization: str, gate: GateResult,
+               target: AssetCheckEvaluationTargetMaterializationData | None = None) -> dg.AssetCheckEvaluation:
+    """The partition-scoped evaluation of ``check`` for ``organization``; ``target``: the
+    materialization of that partition it checks (see :func:`latest_materializations`)."""
     severity = dg.AssetCheckSeverity.ERROR if gate.severity == "ERROR" else dg.AssetCheckSeverity.WARN
     metadata = {k: (dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v) for k, v in gate.metadata.items()}
     if gate.offending:
         metadata["first_offending"] = md_table(gate.offending[:20], 160)
     return dg.AssetCheckEvaluation(
         asset_key=dg.AssetKey(check.asset), check_name=check.name, passed=gate.passed, severity=severity,
-        description=gate.description or None, metadata=metadata, blocking=False, partition=organization)
+        description=gate.description or None, metadata=metadata, blocking=False, partition=organization,
+        target_materialization_data=target)
+
+
+def latest_materializations(instance: dg.DagsterInstance, asset: str, organizations: Sequence[str]
+                            ) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """organization -> its latest materialization of ``asset`` (run id, storage id, timestamp),
+    for the organizations that have one: one event-log query for all of them.
+
+    What Dagster's own ``AssetCheckResult`` attaches in a single-partition step. Without it
+    an evaluation does not "target the latest materialization", and the UI's per-partition
+    check status (``AssetCheck.partitionStatuses``) drops it. The step has just
+    materialized each organization once, so the newest ``len(organizations)`` records are
+    theirs."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=list(organizations)),
+        limit=max(len(organizations), 1)).records
+    latest: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
+    for record in records:  # newest first
+        partition = record.partition_key
+        if partition is not None and partition not in latest:
+            latest[partition] = AssetCheckEvaluationTargetMaterializationData(
+                run_id=record.run_id, storage_id=record.storage_id, timestamp=record.timestamp)
+    return latest
 
 
 def run_stage_checks(context: dg.AssetExecutionContext, checks: Sequence[StageCheck], engine: sa.Engine,
@@ -71,12 +98,14 @@ def run_stage_checks(context: dg.AssetExecutionContext, checks: Sequence[StageCh
     for check in selected:
         yield dg.Output(None, output_name=names[dg.AssetCheckKey(dg.AssetKey(check.asset), check.name)])
     run_id = context.run.run_id
+    targets = {asset: latest_materializations(context.instance, asset, organizations)
+               for asset in {c.asset for c in selected}}
     for organization in organizations:
         for check in selected:
             gate = check.evaluate(engine, organization, thresholds, run_id)
             if check.stops_org and not gate.passed and gate.severity == "ERROR":
                 _STOPPED.setdefault((run_id, organization), []).append(check.name)
-            yield evaluation(check, organization, gate)
+            yield evaluation(check, organization, gate, targets[check.asset].get(organization))
 
 
 class ResolvedThresholds:

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from enrichment_assets.domain.contract import bounded
+from enrichment_assets.pipeline.batching import contiguous_chunks
 from enrichment_assets.sources.landing import RecordedFiles, ScrapeFile, scan_landing
 
 
@@ -48,13 +50,76 @@ def run_key(organization: str, scrapes: list[ScrapeFile]) -> str:
 
 
 def by_organization(scrapes: list[ScrapeFile]) -> dict[str, list[ScrapeFile]]:
-    """``scrapes`` grouped by organization (sorted keys; file order kept): one sensor run per
-    organization carries all its new files, since ``raw_records`` ingests every new file of
-    the partition in one materialization."""
+    """``scrapes`` grouped by organization (sorted keys; file order kept): ``raw_records``
+    ingests every new file of a partition in one materialization, so one run carries all
+    the new files of an organization."""
     groups: dict[str, list[ScrapeFile]] = {}
     for scrape in scrapes:
         groups.setdefault(scrape.organization, []).append(scrape)
     return dict(sorted(groups.items()))
+
+
+@dataclass(frozen=True)
+class ScrapeBatch:
+    """One run of the sensor: the new files of ``organizations`` (a contiguous range of
+    partitions in insertion order, first to last), see :func:`batch_new_scrapes`."""
+
+    organizations: tuple[str, ...]
+    scrapes: tuple[ScrapeFile, ...]
+
+    @property
+    def first(self) -> str:
+        return self.organizations[0]
+
+    @property
+    def last(self) -> str:
+        return self.organizations[-1]
+
+    @property
+    def run_key(self) -> str:
+        """``<organization>:<sha256>`` for one organization (:func:`run_key`, the key the
+        sensor has always given it); ``<first>..<last>:<sha256 of the sorted
+        "<organization>:<sha256>" lines>`` for several. The same files always give the same
+        key, so Dagster never launches a batch twice."""
+        if len(self.organizations) == 1:
+            return run_key(self.first, list(self.scrapes))
+        lines = sorted({f"{s.organization}:{s.sha256}" for s in self.scrapes})
+        digest = hashlib.sha256(chr(10).join(lines).encode("utf-8")).hexdigest()
+        return f"{self.first}..{self.last}:{digest}"
+
+    def tags(self, limit: int = 200) -> dict[str, str]:
+        """Run tags naming the batch: ``enrichment/scrape_file`` (the file names,
+        ``<organization>/<file>`` when there are several organizations, cut to ``limit``
+        characters), ``enrichment/scrape_files`` (how many files), ``enrichment/organizations``
+        (how many organizations) and ``enrichment/scrape_sha256`` (the run key's hash)."""
+        several = len(self.organizations) > 1
+        names = ", ".join(f"{s.organization}/{s.path.name}" if several else s.path.name
+                          for s in self.scrapes)
+        return {"enrichment/scrape_file": bounded(names, limit),
+                "enrichment/scrape_files": str(len(self.scrapes)),
+                "enrichment/organizations": str(len(self.organizations)),
+                "enrichment/scrape_sha256": self.run_key.rsplit(":", 1)[1]}
+
+
+def batch_new_scrapes(plan: ScrapePlan, known_order: list[str], max_per_run: int) -> list[ScrapeBatch]:
+    """The sensor's runs for ``plan.new_files``: as few as ranged runs of at most
+    ``max_per_run`` partitions allow (:func:`~enrichment_assets.pipeline.batching.contiguous_chunks`,
+    the same chunking as Dagster's ``BackfillPolicy.multi_run`` applies to an asset backfill).
+
+    ``known_order``: the registered partitions in insertion order
+    (``instance.get_dynamic_partitions``); ``plan.new_organizations`` are appended in their
+    order (the order of the tick's add request, which the daemon inserts before it submits
+    the runs). Organizations with new files that are adjacent in that order share a run; an
+    organization without new files between two with new files splits them (it is not run
+    for nothing: a range run would materialize it too, and retry its failed listings).
+    1,000 new organizations give ``ceil(1000 / max_per_run)`` batches.
+    """
+    groups = by_organization(plan.new_files)
+    known = set(known_order)
+    order = list(known_order) + [org for org in plan.new_organizations if org not in known]
+    return [ScrapeBatch(organizations=tuple(chunk),
+                        scrapes=tuple(s for org in chunk for s in groups[org]))
+            for chunk in contiguous_chunks(order, list(groups), max_per_run)]
 
 
 def _requested(cursor: str | None) -> tuple[dict[str, set[str]], set[str]]:
@@ -76,7 +141,7 @@ def plan_new_scrapes(landing: Path, known_partitions: set[str], cursor: str | No
     (:func:`enrichment_assets.pipeline.raw.processed_scrape_files`). ``recorded``: the
     recorded stat of processed files (:func:`enrichment_assets.pipeline.raw.recorded_scrape_files`):
     a file with its recorded path, size and mtime is not read. Returns the files to
-    request (one run per organization, run key :func:`run_key`), the organizations to add as
+    request (batched into runs by :func:`batch_new_scrapes`), the organizations to add as
     partitions, the problems of the landing folder and the next cursor (which keeps only
     requested files that are still in the landing folder and not processed).
     """
