@@ -383,15 +383,13 @@ with dg.instance_for_test() as instance:
     ticks = []
     cursor = None
     for _ in range(2):
-        context = dg.build_sensor_context(instance=instance, resources=default_resources(), cursor=cursor)
-        start = time.perf_counter()
-        result = new_scrape_sensor(context)
-        seconds = time.perf_counter() - start
+        with dg.build_sensor_context(instance=instance, resources=default_resources(), cursor=cursor) as context:
+            start = time.perf_counter()
+            result = new_scrape_sensor(context)
+            seconds = time.perf_counter() - start
         requests = list(result.run_requests or [])
         for req in result.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(organizations.name, list(req.partition_keys))
-        for req in requests:  # requested backfills or partition-carrying runs
-            pass
         cursor = result.cursor
         ticks.append({"seconds": round(seconds, 3), "run_requests": len(requests),
                       "partitions_requested": sum(len(getattr(r, "partition_keys", None) or [r.partition_key])
