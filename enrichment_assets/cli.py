@@ -446,13 +446,18 @@ def _quotas(engine, landing: Path, selected: list[str], resources: dict, force: 
 @click.option("--limit", type=click.IntRange(min=0), default=None,
               help="Send at most N listings to the model in this run (round-robin over organizations in "
                    "name order, external-id order within one); the rest wait for the next run.")
-@click.option("--force", is_flag=True, help="Send up-to-date listings too (still one row per listing).")
+@click.option("--force", is_flag=True, help="Run unchanged organizations too and send up-to-date listings "
+                                            "again (still one row per listing).")
 @click.option("--dry-run", is_flag=True, help="No model call, no write: print per organization the listings "
                                               "that would be sent, tokens and the estimated cost.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
 def run_cmd(organizations: tuple[str, ...], wait_s: float | None, limit: int | None = None, force: bool = False,
             dry_run: bool = False, as_json: bool = False) -> None:
     """Register new organizations, materialize their partitions, print the summary.
+
+    An organization whose inputs (scrape files, prompt config, settings, model, code
+    versions, review decisions) are those of its last complete and clean run is reported
+    `unchanged` and gets no Dagster run (not with --force or --limit).
 
     Exit codes: 0 all well; 1 a run failed or an organization's success rate is below the
     floor (ERROR check); 2 configuration refused (e.g. a budget with an unknown price);
