@@ -106,6 +106,12 @@ def test_each_changed_input_runs_its_organization_again(enrichment_home: Path, s
     assert _ran(run_organizations(show_progress=False)) == ["demo-hope-hounds"]
     assert _ran(run_organizations(show_progress=False)) == []
 
+    # a rollback (state changed outside a run, not a fingerprint input): only its organization
+    result = CliRunner().invoke(main, ["rollback", "--organization", "demo-paws-rescue"])
+    assert result.exit_code == 0, result.output
+    assert _ran(run_organizations(show_progress=False)) == ["demo-paws-rescue"]
+    assert _ran(run_organizations(show_progress=False)) == []
+
     # a listing whose latest attempt failed: only its organization
     with engine.begin() as conn:
         conn.execute(sa.update(llm_profiles).where(llm_profiles.c.organization == "demo-tierheim-nord")
