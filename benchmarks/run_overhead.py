@@ -6,9 +6,13 @@
 
 For each count N: a temporary ENRICHMENT_HOME with N tiny organizations (``--listings``
 dog listings each, written as scrape files by this script), one ``enrichment run``
-(``run_organizations``) with the offline model, then a second one with nothing changed.
-Prints JSON and a table: wall seconds of both runs, the rerun's seconds per organization
-and the Dagster runs it made. Target: under 0.05 s per organization at 1,000.
+(``run_organizations``) with the offline model, then a second one with nothing changed
+(every organization ``unchanged``: no Dagster run), then a third one with ``force=True``
+(every stage runs, each finds its rows up to date: the overhead without the skip).
+Prints JSON and a table: wall seconds of the runs, seconds per organization of the
+unchanged and of the forced rerun, and the Dagster runs each made. Target: under 0.05 s
+per organization at 1,000. ``--no-forced``: skip the forced rerun (it costs about as
+much as the first run).
 ``--profile``: cProfile the rerun of the largest N, print the top 40 functions (cumulative) and
 save the stats to ``$RUN_OVERHEAD_PROFILE`` (default ``/tmp/run_overhead.prof``).
 """
@@ -45,17 +49,28 @@ def _write_landing(landing: Path, orgs: int, listings: int) -> None:
         (folder / "2026-01-01.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def measure(orgs: int, listings: int, profile: bool = False) -> dict:
+def _runs() -> int:
+    from enrichment_assets.cli import _instance
+
+    instance = _instance()
+    try:
+        return instance.get_runs_count()
+    finally:
+        instance.dispose()
+
+
+def measure(orgs: int, listings: int, profile: bool = False, forced: bool = True) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         os.environ["ENRICHMENT_HOME"] = str(home)
         os.environ.pop("DAGSTER_HOME", None)
         _write_landing(home / "landing", orgs, listings)
-        from enrichment_assets.cli import _instance, run_organizations
+        from enrichment_assets.cli import run_organizations
 
         start = time.perf_counter()
         first = run_organizations(show_progress=False)
         first_s = time.perf_counter() - start
+        first_runs = _runs()
         if profile:
             import cProfile
             import pstats
@@ -69,13 +84,20 @@ def measure(orgs: int, listings: int, profile: bool = False) -> dict:
             profiler.disable()
             profiler.dump_stats(os.environ.get("RUN_OVERHEAD_PROFILE", "/tmp/run_overhead.prof"))
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
-        instance = _instance()
-        runs = len(instance.get_runs())
-        instance.dispose()
-    ok = sum(o.ok for o in second.values())
-    return {"organizations": orgs, "listings_per_org": listings, "first_run_s": round(first_s, 2),
-            "rerun_s": round(rerun_s, 2), "rerun_s_per_org": round(rerun_s / orgs, 4),
-            "dagster_runs_total": runs, "ok_orgs_first": sum(o.ok for o in first.values()), "ok_orgs_rerun": ok}
+        rerun_runs = _runs() - first_runs
+        row = {"organizations": orgs, "listings_per_org": listings, "first_run_s": round(first_s, 2),
+               "first_run_dagster_runs": first_runs, "rerun_s": round(rerun_s, 2),
+               "rerun_s_per_org": round(rerun_s / orgs, 4), "rerun_dagster_runs": rerun_runs,
+               "ok_orgs_first": sum(o.ok for o in first.values()),
+               "unchanged_orgs_rerun": sum(o.unchanged for o in second.values())}
+        if forced:
+            start = time.perf_counter()
+            third = run_organizations(show_progress=False, force=True)
+            forced_s = time.perf_counter() - start
+            row.update(forced_rerun_s=round(forced_s, 2), forced_rerun_s_per_org=round(forced_s / orgs, 4),
+                       forced_dagster_runs=_runs() - first_runs - rerun_runs,
+                       ok_orgs_forced=sum(o.ok for o in third.values()))
+    return row
 
 
 def main() -> None:
@@ -83,13 +105,16 @@ def main() -> None:
     parser.add_argument("--orgs", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--listings", type=int, default=2)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-forced", dest="forced", action="store_false")
     args = parser.parse_args()
-    rows = [measure(n, args.listings, profile=args.profile and n == max(args.orgs)) for n in args.orgs]
+    rows = [measure(n, args.listings, profile=args.profile and n == max(args.orgs), forced=args.forced)
+            for n in args.orgs]
     print(json.dumps(rows, indent=2))
-    print(f"{'orgs':>6} {'first s':>9} {'rerun s':>9} {'s/org':>8} {'runs':>5}")
+    print(f"{'orgs':>6} {'first s':>9} {'rerun s':>9} {'s/org':>8} {'runs':>5} {'forced s':>9} {'s/org':>8} {'runs':>5}")
     for r in rows:
         print(f"{r['organizations']:>6} {r['first_run_s']:>9} {r['rerun_s']:>9} {r['rerun_s_per_org']:>8} "
-              f"{r['dagster_runs_total']:>5}")
+              f"{r['rerun_dagster_runs']:>5} {r.get('forced_rerun_s', '-'):>9} "
+              f"{r.get('forced_rerun_s_per_org', '-'):>8} {r.get('forced_dagster_runs', '-'):>5}")
 
 
 if __name__ == "__main__":

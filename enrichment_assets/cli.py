@@ -122,6 +122,8 @@ class OrgOutcome:
     failure_classes: dict[str, int] = field(default_factory=dict)
     model_mix: dict[str, int] = field(default_factory=dict)
     interrupted: bool = False
+    #: its inputs were those of its last complete run: no Dagster run (``run_id`` empty)
+    unchanged: bool = False
 
     @property
     def ok(self) -> bool:
@@ -280,7 +282,10 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
     command shares one client (one concurrency limit, one run budget). ``limit``: at most
     that many listings sent to the model over all organizations (quotas by
     :func:`~enrichment_assets.pipeline.planning.run_quotas`); ``force``: send up-to-date
-    listings too. Returns organization -> outcome.
+    listings too. Without ``force`` and ``limit``, an organization whose fingerprint
+    (:mod:`~enrichment_assets.pipeline.freshness`) equals that of its last complete and
+    clean run gets no Dagster run (outcome ``unchanged``); after the runs, every clean
+    organization's fingerprint is stored. Returns organization -> outcome.
 
     Raises:
         click.UsageError: unknown organizations.
@@ -296,15 +301,17 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
     from enrichment_assets.partitions import run_selection
     from enrichment_assets.pipeline import progress as stage_progress
     from enrichment_assets.pipeline.batching import contiguous_chunks
-    from enrichment_assets.pipeline.discovery import landing_organizations
+    from enrichment_assets.pipeline.discovery import landing_files
     from enrichment_assets.pipeline.raw import recorded_scrape_files
     from enrichment_assets.resources.llm import run_scope
+    from enrichment_assets.storage.fingerprints import forget_fingerprints
     from enrichment_assets.storage.locks import exclusive
 
     landing = settings.landing_dir()
     problems: list[str] = []
     engine = _engine()
-    available = landing_organizations(landing, problems, recorded_scrape_files(engine))
+    files = landing_files(landing, problems, recorded_scrape_files(engine))
+    available = sorted({f.organization for f in files})
     print_landing_problems(problems)
     selected = organizations or available
     unknown = sorted(set(selected) - set(available))
@@ -324,8 +331,16 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
             if new:
                 instance.add_dynamic_partitions(orgs_def.name, new)
                 registered += new
-            chunks = contiguous_chunks(registered, selected, settings.get_settings().max_partitions_per_run)
-            quotas = _quotas(engine, landing, selected, resources, force, limit)
+            current = _fingerprints(engine, selected, files, resources)
+            skipped = set() if force or limit is not None else set(_unchanged(instance, engine, current))
+            for org in sorted(skipped):
+                outcome[org] = OrgOutcome(organization=org, success=True, run_id="", unchanged=True)
+            to_run = [o for o in selected if o not in skipped]
+            if not to_run:
+                return outcome
+            forget_fingerprints(engine, to_run)
+            chunks = contiguous_chunks(registered, to_run, settings.get_settings().max_partitions_per_run)
+            quotas = _quotas(engine, landing, to_run, resources, force, limit)
             with run_scope():
                 resources["llm"].client_for_run(engine)  # the run's one client; checks the budget set-up
                 with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -356,9 +371,60 @@ def run_organizations(organizations: list[str] | None = None, show_progress: boo
                                               f"{' ...' if len(chunk) > 5 else ''} failed: {result.run_id}[/red]")
                     finally:
                         stage_progress.set_hook(None, None)
+            if limit is None and not STOP.is_set():
+                _record_clean(engine, current, [outcome[o] for o in to_run if o in outcome])
     finally:
         engine.dispose()
     return outcome
+
+
+def _fingerprints(engine, selected: list[str], files, resources: dict) -> dict[str, str]:
+    """organization -> fingerprint (:func:`~enrichment_assets.pipeline.freshness.fingerprints`);
+    empty when a prompt file is broken (then everything runs and nothing is recorded)."""
+    from enrichment_assets.llm.prompts import PromptFileError, load_prompt_configs
+    from enrichment_assets.pipeline import freshness
+    from enrichment_assets.storage.fingerprints import review_marks
+
+    try:
+        configs = load_prompt_configs(selected)
+    except PromptFileError:
+        return {}
+    shared = freshness.shared_inputs(settings.effective_settings_metadata(), resources["llm"].effective_model)
+    return freshness.fingerprints(selected, files, configs, review_marks(engine), shared)
+
+
+def _unchanged(instance, engine, current: dict[str, str]) -> list[str]:
+    """Organizations of ``current`` that need no run (:func:`~enrichment_assets.pipeline.freshness.unchanged`),
+    given the stored fingerprints, the incomplete organizations and the Dagster runs not
+    launched by ``enrichment run`` since the earliest stored row."""
+    import datetime as dt
+
+    import dagster as dg
+
+    from enrichment_assets.pipeline.freshness import unchanged
+    from enrichment_assets.storage.fingerprints import incomplete_organizations, recorded_fingerprints
+
+    recorded = {o: row for o, row in recorded_fingerprints(engine).items() if o in current}
+    if not recorded:
+        return []
+    since = min(row[2] for row in recorded.values()).replace(tzinfo=dt.timezone.utc)
+    records = instance.get_run_records(filters=dg.RunsFilter(created_after=since))
+    foreign = [r.create_timestamp for r in records if r.dagster_run.tags.get("enrichment/trigger") != "cli"]
+    latest = max(foreign).astimezone(dt.timezone.utc).replace(tzinfo=None) if foreign else None
+    return unchanged(current, recorded, incomplete_organizations(engine), latest)
+
+
+def _record_clean(engine, current: dict[str, str], outcomes: list[OrgOutcome]) -> None:
+    """Store the fingerprint of each organization whose run was complete and clean: run ok,
+    no ERROR check, not interrupted, no failed or budget-exhausted listing left."""
+    import datetime as dt
+
+    from enrichment_assets.storage.fingerprints import incomplete_organizations, record_fingerprints
+
+    incomplete = incomplete_organizations(engine)
+    rows = {o.organization: (current[o.organization], o.run_id) for o in outcomes
+            if o.ok and o.organization in current and o.organization not in incomplete}
+    record_fingerprints(engine, rows, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
 
 
 def _quotas(engine, landing: Path, selected: list[str], resources: dict, force: bool,
@@ -380,13 +446,18 @@ def _quotas(engine, landing: Path, selected: list[str], resources: dict, force: 
 @click.option("--limit", type=click.IntRange(min=0), default=None,
               help="Send at most N listings to the model in this run (round-robin over organizations in "
                    "name order, external-id order within one); the rest wait for the next run.")
-@click.option("--force", is_flag=True, help="Send up-to-date listings too (still one row per listing).")
+@click.option("--force", is_flag=True, help="Run unchanged organizations too and send up-to-date listings "
+                                            "again (still one row per listing).")
 @click.option("--dry-run", is_flag=True, help="No model call, no write: print per organization the listings "
                                               "that would be sent, tokens and the estimated cost.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
 def run_cmd(organizations: tuple[str, ...], wait_s: float | None, limit: int | None = None, force: bool = False,
             dry_run: bool = False, as_json: bool = False) -> None:
     """Register new organizations, materialize their partitions, print the summary.
+
+    An organization whose inputs (scrape files, prompt config, settings, model, code
+    versions, review decisions) are those of its last complete and clean run is reported
+    `unchanged` and gets no Dagster run (not with --force or --limit).
 
     Exit codes: 0 all well; 1 a run failed or an organization's success rate is below the
     floor (ERROR check); 2 configuration refused (e.g. a budget with an unknown price);
@@ -418,6 +489,10 @@ def _run_and_report(organizations: tuple[str, ...], wait_s: float | None, limit:
         console.print(f"[red]{exc}[/red]")
         raise SystemExit(EXIT_CONFIG) from None
     print_status()
+    same = sorted(o.organization for o in outcome.values() if o.unchanged)
+    if same:
+        console.print(f"unchanged: {len(same)} organization(s) with the inputs of their last complete run, not "
+                      f"run ({', '.join(same[:10])}{' ...' if len(same) > 10 else ''}; --force runs them)")
     mix: dict[str, int] = {}
     for result in outcome.values():
         for model, count in result.model_mix.items():
@@ -512,6 +587,7 @@ def profile_cmd(organization: str, external_id: str, model: str | None, save: bo
     from enrichment_assets.llm.client import BudgetConfigError
     from enrichment_assets.llm.prompts import load_prompt_config
     from enrichment_assets.pipeline.single import ListingNotFound, profile_listing
+    from enrichment_assets.storage.fingerprints import forget_fingerprints
 
     llm = default_resources()["llm"]
     if model:
@@ -521,6 +597,8 @@ def profile_cmd(organization: str, external_id: str, model: str | None, save: bo
         client = llm.client_for_run(engine) if save else llm.client()
         report = profile_listing(engine, settings.landing_dir(), organization, external_id, client,
                                  load_prompt_config(organization), save=save)
+        if save:
+            forget_fingerprints(engine, [organization])
     except ListingNotFound as exc:
         raise click.ClickException(str(exc)) from None
     except BudgetConfigError as exc:
@@ -682,10 +760,12 @@ def rollback_cmd(organization: str, external_ids: tuple[str, ...]) -> None:
     Translations and quality scores follow on the next `enrichment run`.
     """
     from enrichment_assets.pipeline.profiles import rollback_published
+    from enrichment_assets.storage.fingerprints import forget_fingerprints
 
     engine = _engine()
     try:
         result = rollback_published(engine, organization, list(external_ids) or None)
+        forget_fingerprints(engine, [organization])
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     finally:
@@ -757,10 +837,12 @@ def review_show_cmd(organization: str, external_id: str) -> None:
 
 def _decide(decision: str, organization: str, external_id: str, note: str | None, reviewer: str | None) -> None:
     from enrichment_assets.pipeline import review
+    from enrichment_assets.storage.fingerprints import forget_fingerprints
 
     engine = _engine()
     try:
         stored = getattr(review, decision)(engine, organization, external_id, reviewer=reviewer, note=note)
+        forget_fingerprints(engine, [organization])
     except review.ReviewError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -939,10 +1021,12 @@ def confirm_removals_cmd(organization: str, sha256_prefix: str | None) -> None:
     really gone, confirm it here, then run the organization again to update the stages below.
     """
     from enrichment_assets.pipeline.raw import ConfirmError, confirm_held_removals
+    from enrichment_assets.storage.fingerprints import forget_fingerprints
 
     engine = _engine()
     try:
         removed = confirm_held_removals(engine, organization, sha256_prefix)
+        forget_fingerprints(engine, [organization])
     except ConfirmError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

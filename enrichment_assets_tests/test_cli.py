@@ -60,10 +60,14 @@ def test_run_over_several_organizations_is_one_dagster_run(enrichment_home: Path
             history = instance.event_log_storage.get_asset_check_execution_history(
                 dg.AssetCheckKey(dg.AssetKey("llm_profiles"), "profiles_hallucination_free"), limit=10)
             assert org in {r.partition for r in history}
-    # nothing new: the rerun is one more run, and the per-organization summary is still printed
+    # nothing new: no run (all unchanged), and the per-organization summary is still printed;
+    # --force makes one more run
     again = runner.invoke(main, ["run"])
     assert again.exit_code == 0, again.output
-    assert all(org in again.output for org in orgs)
+    assert all(org in again.output for org in orgs) and "unchanged: 3" in again.output
+    with dg.DagsterInstance.from_config(str(enrichment_home / "dagster")) as instance:
+        assert len(instance.get_runs()) == 1
+    assert runner.invoke(main, ["run", "--force"]).exit_code == 0
     with dg.DagsterInstance.from_config(str(enrichment_home / "dagster")) as instance:
         assert len(instance.get_runs()) == 2
 

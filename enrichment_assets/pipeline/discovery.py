@@ -172,9 +172,9 @@ def plan_new_scrapes(landing: Path, known_partitions: set[str], cursor: str | No
     return plan
 
 
-def landing_organizations(landing: Path, problems: list[str] | None = None,
-                          recorded: RecordedFiles | None = None) -> list[str]:
-    """Valid organization keys that have at least one readable scrape file in ``landing``.
+def landing_files(landing: Path, problems: list[str] | None = None,
+                  recorded: RecordedFiles | None = None) -> list[ScrapeFile]:
+    """The readable scrape files of ``landing`` (sorted by path), with their stat and sha256.
 
     Entries that are never read are appended to ``problems`` (when given). ``recorded``
     (:func:`enrichment_assets.pipeline.raw.recorded_scrape_files`): files with their
@@ -183,4 +183,11 @@ def landing_organizations(landing: Path, problems: list[str] | None = None,
     scan = scan_landing(landing, recorded=recorded)
     if problems is not None:
         problems.extend(scan.problems())
-    return sorted({f.organization for f in scan.files})
+    return scan.files
+
+
+def landing_organizations(landing: Path, problems: list[str] | None = None,
+                          recorded: RecordedFiles | None = None) -> list[str]:
+    """Valid organization keys that have at least one readable scrape file in ``landing``
+    (``problems``, ``recorded``: as :func:`landing_files`)."""
+    return sorted({f.organization for f in landing_files(landing, problems, recorded)})

@@ -305,3 +305,16 @@ violations = sa.Table(
     sa.Column("evidence", sa.Text, nullable=False),
     sa.Column("detected_at", sa.DateTime, nullable=False),
 )
+
+#: The inputs of each organization's last complete and clean ``enrichment run`` (issue 11):
+#: ``fingerprint`` (sha256 hex, :func:`enrichment_assets.pipeline.freshness.fingerprints`),
+#: the Dagster ``run_id`` and ``recorded_at`` (naive UTC). A run whose fingerprint is this one
+#: is skipped; commands that change an organization outside a run delete its row.
+run_fingerprints = sa.Table(
+    "run_fingerprints",
+    metadata,
+    _org_key(),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+)
