@@ -89,3 +89,18 @@ def engine(tmp_path: Path) -> sa.Engine:
     upgrade_to_head(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def lexicon_copy(tmp_path: Path) -> Path:
+    """A byte-for-byte copy of the lexicon folder, in use for the test (``lexicon.use_directory``);
+    the packaged lexicon is back in use afterwards. Callers clear their own digest caches."""
+    from enrichment_assets import lexicon
+
+    copy = tmp_path / "lex"
+    copy.mkdir()
+    for path in lexicon.LEXICON_DIR.glob("*.yaml"):
+        (copy / path.name).write_bytes(path.read_bytes())
+    lexicon.use_directory(copy)
+    yield copy
+    lexicon.use_directory(None)

@@ -113,20 +113,18 @@ def test_new_normalizer_version_renormalizes_all(engine, tmp_path, calls, monkey
     assert versions == {pipeline_normalize.normalizer_version()} and versions.pop().startswith("test-bump+")
 
 
-def test_lexicon_change_changes_the_version(tmp_path, monkeypatch) -> None:
+def test_lexicon_change_changes_the_version(lexicon_copy) -> None:
     from enrichment_assets import lexicon
-    copy = tmp_path / "lex"
-    copy.mkdir()
-    for path in lexicon.LEXICON_DIR.glob("*.yaml"):
-        (copy / path.name).write_bytes(path.read_bytes())
-    base = pipeline_normalize.normalizer_version()
     try:
-        lexicon.use_directory(copy)
+        pipeline_normalize._inputs_digest.cache_clear()
+        base = pipeline_normalize.normalizer_version()
+        lexicon.use_directory(None)
+        pipeline_normalize._inputs_digest.cache_clear()
         assert pipeline_normalize.normalizer_version() == base  # same bytes, same version
-        with (copy / "en.yaml").open("a", encoding="utf-8") as handle:
+        lexicon.use_directory(lexicon_copy)
+        with (lexicon_copy / "en.yaml").open("a", encoding="utf-8") as handle:
             handle.write("\n# edited\n")
         pipeline_normalize._inputs_digest.cache_clear()
         assert pipeline_normalize.normalizer_version() != base
     finally:
-        lexicon.use_directory(None)
         pipeline_normalize._inputs_digest.cache_clear()

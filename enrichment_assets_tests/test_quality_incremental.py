@@ -152,22 +152,20 @@ def test_a_changed_input_is_scored_again(setup, monkeypatch) -> None:
     assert quality.rubric_version().startswith("test-bump+")
 
 
-def test_a_lexicon_or_rubric_edit_changes_the_version(tmp_path) -> None:
+def test_a_lexicon_or_rubric_edit_changes_the_version(lexicon_copy) -> None:
     from enrichment_assets import lexicon
-    copy = tmp_path / "lex"
-    copy.mkdir()
-    for path in lexicon.LEXICON_DIR.glob("*.yaml"):
-        (copy / path.name).write_bytes(path.read_bytes())
-    base = quality.rubric_version()
     try:
-        lexicon.use_directory(copy)
+        quality._rubric_digest.cache_clear()
+        base = quality.rubric_version()
+        lexicon.use_directory(None)
+        quality._rubric_digest.cache_clear()
         assert quality.rubric_version() == base  # same bytes, same version
-        with (copy / "shared.yaml").open("a", encoding="utf-8") as handle:
+        lexicon.use_directory(lexicon_copy)
+        with (lexicon_copy / "shared.yaml").open("a", encoding="utf-8") as handle:
             handle.write("\n# edited\n")
         quality._rubric_digest.cache_clear()
         assert quality.rubric_version() != base
     finally:
-        lexicon.use_directory(None)
         quality._rubric_digest.cache_clear()
 
 
