@@ -104,3 +104,27 @@ def lexicon_copy(tmp_path: Path) -> Path:
     lexicon.use_directory(copy)
     yield copy
     lexicon.use_directory(None)
+
+
+def profiled_demo(folder: Path, organization: str):
+    """A migrated SQLite database ``folder/app.db`` holding the demo ``organization`` ingested,
+    normalized, profiled and rule-checked with the offline model (no scores, no translations).
+    Returns (engine, client, prompt config); the caller disposes of the engine."""
+    from enrichment_assets.llm.client import LLMClient, LLMSettings
+    from enrichment_assets.llm.prompts import load_prompt_config
+    from enrichment_assets.pipeline.hallucination import evaluate_profiles
+    from enrichment_assets.pipeline.normalize import normalize_organization
+    from enrichment_assets.pipeline.profiles import profile_organization
+    from enrichment_assets.pipeline.raw import ingest_organization
+    from enrichment_assets.sources.demo import import_demo
+    from enrichment_assets.storage.database import create_db_engine, upgrade_to_head
+
+    engine = create_db_engine(f"sqlite:///{folder / 'app.db'}")
+    upgrade_to_head(engine)
+    import_demo(folder / "landing")
+    ingest_organization(engine, folder / "landing", organization)
+    normalize_organization(engine, organization)
+    client, config = LLMClient(LLMSettings(model="offline/rules")), load_prompt_config(organization)
+    profile_organization(engine, organization, client, config)
+    evaluate_profiles(engine, organization)
+    return engine, client, config

@@ -12,17 +12,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from enrichment_assets.llm.client import LLMClient, LLMSettings
 from enrichment_assets.llm.prompts import load_prompt_config
 from enrichment_assets.pipeline import quality
-from enrichment_assets.pipeline.hallucination import evaluate_profiles
-from enrichment_assets.pipeline.normalize import normalize_organization
-from enrichment_assets.pipeline.profiles import profile_organization
-from enrichment_assets.pipeline.raw import ingest_organization
 from enrichment_assets.pipeline.review import approve, reject, review_queue
-from enrichment_assets.sources.demo import import_demo
 from enrichment_assets.storage.database import create_db_engine, stable_hash, upgrade_to_head, utcnow
 from enrichment_assets.storage.schema import llm_profiles, quality_scores, violations
+from enrichment_assets_tests.conftest import profiled_demo
 
 ORG = "demo-tierheim-nord"
 
@@ -31,13 +26,7 @@ ORG = "demo-tierheim-nord"
 def base_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo organization profiled and rule-checked (offline model), not yet scored."""
     folder = tmp_path_factory.mktemp("scores")
-    engine = create_db_engine(f"sqlite:///{folder / 'app.db'}")
-    upgrade_to_head(engine)
-    import_demo(folder / "landing")
-    ingest_organization(engine, folder / "landing", ORG)
-    normalize_organization(engine, ORG)
-    profile_organization(engine, ORG, LLMClient(LLMSettings(model="offline/rules")), load_prompt_config(ORG))
-    evaluate_profiles(engine, ORG)
+    engine, _, _ = profiled_demo(folder, ORG)
     engine.dispose()
     return folder / "app.db"
 

@@ -12,17 +12,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from enrichment_assets.llm.client import LLMClient, LLMSettings
-from enrichment_assets.llm.prompts import load_prompt_config
 from enrichment_assets.pipeline import hallucination
 from enrichment_assets.pipeline.gates import translation_gate
-from enrichment_assets.pipeline.normalize import normalize_organization
-from enrichment_assets.pipeline.profiles import profile_organization
-from enrichment_assets.pipeline.raw import ingest_organization
 from enrichment_assets.pipeline.translations import translate_organization
-from enrichment_assets.sources.demo import import_demo
-from enrichment_assets.storage.database import create_db_engine, upgrade_to_head
+from enrichment_assets.storage.database import create_db_engine
 from enrichment_assets.storage.schema import llm_profiles, normalized_records, rule_checks, violations
+from enrichment_assets_tests.conftest import profiled_demo
 
 ORG = "demo-tierheim-nord"
 
@@ -31,14 +26,7 @@ ORG = "demo-tierheim-nord"
 def base_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo organization profiled and translated (offline model), translations not yet checked."""
     folder = tmp_path_factory.mktemp("translations")
-    engine = create_db_engine(f"sqlite:///{folder / 'app.db'}")
-    upgrade_to_head(engine)
-    import_demo(folder / "landing")
-    ingest_organization(engine, folder / "landing", ORG)
-    normalize_organization(engine, ORG)
-    client, config = LLMClient(LLMSettings(model="offline/rules")), load_prompt_config(ORG)
-    profile_organization(engine, ORG, client, config)
-    hallucination.evaluate_profiles(engine, ORG)
+    engine, client, config = profiled_demo(folder, ORG)
     translate_organization(engine, ORG, client, config)
     engine.dispose()
     return folder / "app.db"
