@@ -45,6 +45,7 @@ ALLOWED: dict[tuple[str, tuple[str, ...]], str] = {
     ("llm/offline.py", ("keywords", "index", "always")): "keys of the compiled lexicon tables",
     ("pipeline/status.py", ("listings", "published", "profiled")): "column names of the status summary",
     ("pipeline/status.py", ("listings", "eligible", "published")): "keys of the status summary (enrichment status --json)",
+    ("pipeline/freshness.py", ("settings", "model", "normalizer")): "keys of the run-fingerprint document",
     ("llm/client.py", ("not supported", "unsupported", "invalid")):
         "phrases of provider error messages (English API text), not listing vocabulary",
     # vocabulary in the modules another change owns (facts, compatibility, hallucination,
