@@ -1,6 +1,9 @@
 # Two commands set everything up on a fresh machine: `make run` and `make test`.
 PYTHON ?= python3
 VENV   ?= .venv
+# pytest-xdist workers for `make test`: most of the suite waits on subprocesses, servers and
+# clock minutes, so two workers overlap those waits even on a busy 2-core machine.
+TEST_WORKERS ?= 2
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
@@ -29,7 +32,7 @@ test: $(STAMP)
 	./scripts/ensure-chromium.sh
 	./scripts/ensure-redis.sh
 	./scripts/ensure-litellm-proxy.sh
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 ## dev: the Dagster UI on 127.0.0.1:3000 with the same definitions and instance
 dev: $(STAMP)
