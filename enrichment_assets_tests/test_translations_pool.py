@@ -30,26 +30,27 @@ from enrichment_assets_tests.fault_matrix import _settings, bumped
 from enrichment_assets_tests.stub_llm_server import Reply, StubLLMServer, model_like_responder
 
 
-def _split_demo(landing: Path) -> list[str]:
-    """One organization per demo listing (``pool-00`` ...), each a full scrape of one line."""
-    orgs: list[str] = []
+def _split_demo(landing: Path, count: int | None = None) -> list[str]:
+    """One organization per demo listing (``pool-00`` ...), each a full scrape of one line;
+    ``count`` organizations when given, cycling through the demo listings (default: each once)."""
+    lines = []
     for path in sorted(demo_data_dir().glob("*/*.jsonl")):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        header, listings = lines[0], lines[1:]
-        for line in listings:
-            org = f"pool-{len(orgs):02d}"
-            (landing / org).mkdir(parents=True)
-            (landing / org / path.name).write_text(f"{header}\n{line}\n", encoding="utf-8")
-            orgs.append(org)
+        header, *listings = path.read_text(encoding="utf-8").splitlines()
+        lines += [(path.name, header, line) for line in listings]
+    orgs: list[str] = []
+    for index in range(len(lines) if count is None else count):
+        name, header, line = lines[index % len(lines)]
+        org = f"pool-{index:02d}"
+        (landing / org).mkdir(parents=True)
+        (landing / org / name).write_text(f"{header}\n{line}\n", encoding="utf-8")
+        orgs.append(org)
     return orgs
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """(database file, organizations): every organization ingested, normalized and profiled
-    (offline model); no translations yet."""
-    folder = tmp_path_factory.mktemp("pool")
-    orgs = _split_demo(folder / "landing")
+def prepare_pool(folder: Path, count: int | None = None) -> tuple[Path, list[str]]:
+    """(database file, organizations) in ``folder``: :func:`_split_demo` organizations
+    ingested, normalized and profiled (offline model); no translations yet."""
+    orgs = _split_demo(folder / "landing", count)
     engine = create_db_engine(f"sqlite:///{folder / 'app.db'}")
     upgrade_to_head(engine)
     for org in orgs:
@@ -59,6 +60,11 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
                           {org: load_prompt_config(org) for org in orgs})
     engine.dispose()
     return folder / "app.db", orgs
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    return prepare_pool(tmp_path_factory.mktemp("pool"))
 
 
 @pytest.fixture
