@@ -923,37 +923,49 @@ def print_status() -> None:
 @click.option("--job", type=click.Choice(["reprofile", "enrich_organization"]), default="reprofile",
               show_default=True, help="reprofile: llm_profiles and downstream; enrich_organization: every asset.")
 def backfill_cmd(organizations: tuple[str, ...], all_partitions: bool, job: str) -> None:
-    """Launch a Dagster backfill of organization partitions; the daemon executes its runs.
+    """Queue ranged runs over organization partitions; the daemon executes them.
 
-    Wraps `dagster job backfill` against the persistent instance: runs are queued and
-    executed by the daemon of `make dev` (or a deployed dagster-daemon), and show in the
-    UI's backfills view, like a backfill launched from the partitions view.
+    The selection goes into runs of at most ENRICHMENT_MAX_PARTITIONS_PER_RUN organizations,
+    each a contiguous range in registration order (like `enrichment run`, `new_scrape_sensor`
+    and the weekly schedule): N organizations make ceil(N / max) runs. Each run is queued
+    with `dagster job launch` on workspace.yaml and carries the partition-range tags, so
+    every asset of it processes all its organizations and records a materialization and
+    check results per organization. Runs are tagged enrichment/backfill=<id>.
     """
+    import datetime as dt
+    import json
     import subprocess
 
+    from enrichment_assets.automation.ranges import backfill_runs
     from enrichment_assets.partitions import organizations as orgs_def
 
     if bool(organizations) == all_partitions:
         raise click.UsageError("give --organization KEY (repeatable) or --all")
     instance = _instance()
-    known = instance.get_dynamic_partitions(orgs_def.name)
-    selected = sorted(known) if all_partitions else list(organizations)
-    unknown = sorted(set(selected) - set(known))
+    registered = list(instance.get_dynamic_partitions(orgs_def.name))
+    selected = registered if all_partitions else list(dict.fromkeys(organizations))
+    unknown = sorted(set(selected) - set(registered))
     if unknown:
         raise click.UsageError(f"not registered as partitions: {', '.join(unknown)} (run `enrichment run` first)")
     if not selected:
         raise click.UsageError("no organization partitions registered yet")
-    # Through workspace.yaml, so the runs name the code location the daemon and the UI load
-    # ("enrichment_assets"); with -m they would name the module and the daemon drops them.
-    command = [str(Path(sys.executable).parent / "dagster"), "job", "backfill",
-               "-w", str(settings.PROJECT_ROOT / "workspace.yaml"), "-l", "enrichment_assets",
-               "-j", job, "--partitions", ",".join(selected), "--noprompt"]
-    proc = subprocess.run(command, capture_output=True, text=True, cwd=settings.PROJECT_ROOT)
-    output = (proc.stdout + proc.stderr).strip()
-    if proc.returncode != 0:
-        raise click.ClickException(f"dagster job backfill failed:\n{output[-2000:]}")
-    launched = next((line for line in output.splitlines() if "backfill" in line.lower()), output[-200:])
-    console.print(f"{launched.strip()} ({len(selected)} partitions of job {job}; the daemon runs them)")
+    backfill_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    runs = backfill_runs(registered, selected, settings.get_settings().max_partitions_per_run, backfill_id)
+    for number, (keys, tags) in enumerate(runs, 1):
+        # Through workspace.yaml, so the runs name the code location the daemon and the UI load
+        # ("enrichment_assets"); with -m they would name the module and the daemon drops them.
+        command = [str(Path(sys.executable).parent / "dagster"), "job", "launch",
+                   "-w", str(settings.PROJECT_ROOT / "workspace.yaml"), "-l", "enrichment_assets",
+                   "-j", job, "--tags", json.dumps(tags)]
+        proc = subprocess.run(command, capture_output=True, text=True, cwd=settings.PROJECT_ROOT)
+        if proc.returncode != 0:
+            output = (proc.stdout + proc.stderr).strip()
+            raise click.ClickException(f"dagster job launch failed for run {number}/{len(runs)} "
+                                       f"({keys[0]}..{keys[-1]}; {number - 1} run(s) queued before):\n"
+                                       f"{output[-2000:]}")
+        console.print(f"run {number}/{len(runs)} queued: {keys[0]}..{keys[-1]} ({len(keys)} organizations)")
+    console.print(f"backfill {backfill_id}: {len(selected)} organizations of job {job} in {len(runs)} ranged "
+                  f"run(s) (tag enrichment/backfill={backfill_id}); the daemon runs them")
 
 
 @main.command("alerts")

@@ -24,12 +24,23 @@ def backfill_policy() -> dg.BackfillPolicy:
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+PARTITION_TAG = "dagster/partition"
+
+
+def run_tags(keys: list[str]) -> dict[str, str]:
+    """The run tags that name the partitions of a run over ``keys`` (contiguous in
+    registration order, :func:`enrichment_assets.pipeline.batching.contiguous_chunks`): the
+    partition tag for one key, the partition-range tags (first and last key) for several.
+    What a run launched by tags only (``dagster job launch --tags``) carries."""
+    if len(keys) == 1:
+        return {PARTITION_TAG: keys[0]}
+    return {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}
 
 
 def run_selection(keys: list[str]) -> dict:
     """Keyword arguments of ``dg.materialize`` / ``RunRequest`` for a run over ``keys``
     (contiguous in registration order, :func:`enrichment_assets.pipeline.batching.contiguous_chunks`):
-    ``partition_key`` for one key, the partition-range tags for several."""
+    ``partition_key`` for one key (validated by Dagster), the partition-range tags for several."""
     if len(keys) == 1:
         return {"partition_key": keys[0]}
-    return {"tags": {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}}
+    return {"tags": run_tags(keys)}

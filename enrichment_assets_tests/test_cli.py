@@ -119,26 +119,72 @@ def test_headless_dagster_materialize_of_registered_partition(enrichment_home: P
     assert statuses.get("ok", 0) > 0 and statuses.get("not_a_dog", 0) == 1
 
 
-def test_backfill_launches_a_dagster_backfill_for_the_daemon(enrichment_home: Path) -> None:
+def test_backfill_runs_are_ranges_of_at_most_the_maximum() -> None:
+    """Pure: a backfill of N organizations makes ceil(N / max) ranged runs in registration
+    order; a selection with a gap is one more range; one organization is a partition run."""
+    from enrichment_assets.automation.ranges import backfill_runs
+
+    registered = [f"org-{i}" for i in range(7)]
+    runs = backfill_runs(registered, registered, 3, "b1")
+    assert [keys for keys, _ in runs] == [registered[0:3], registered[3:6], registered[6:]]
+    assert runs[0][1] == {"dagster/asset_partition_range_start": "org-0", "dagster/asset_partition_range_end": "org-2",
+                          "enrichment/trigger": "backfill", "enrichment/backfill": "b1",
+                          "enrichment/organizations": "3"}
+    assert runs[2][1]["dagster/partition"] == "org-6" and "dagster/asset_partition_range_start" not in runs[2][1]
+    gap = backfill_runs(registered, ["org-5", "org-0", "org-1", "org-4"], 3, "b2")
+    assert [keys for keys, _ in gap] == [["org-0", "org-1"], ["org-4", "org-5"]]
+    with pytest.raises(ValueError, match="org-9"):
+        backfill_runs(registered, ["org-9"], 3, "b3")
+
+
+def test_backfill_queues_ranged_runs_that_materialize_every_partition(enrichment_home: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`enrichment backfill` of 3 organizations with ENRICHMENT_MAX_PARTITIONS_PER_RUN=2 makes
+    ceil(3 / 2) = 2 runs (not one per organization) through `dagster job launch`; with the
+    default run coordinator (runs start at once, no daemon needed) every partition of every
+    asset of the job gets a materialization."""
+    import time
+
+    from enrichment_assets.sources.demo import import_demo
+
     runner = CliRunner()
     assert "--organization KEY" in runner.invoke(main, ["backfill"]).output
+    orgs = sorted(import_demo(enrichment_home / "landing"))
     dagster_home = enrichment_home / "dagster"
     dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (dagster_home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\nrun_coordinator:\n  module: dagster._core.run_coordinator\n"
+        "  class: DefaultRunCoordinator\n")
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        instance.add_dynamic_partitions(organizations.name, ["org-a", "org-b"])
+        instance.add_dynamic_partitions(organizations.name, orgs)
     assert "not registered" in runner.invoke(main, ["backfill", "--organization", "org-c"]).output
-    result = runner.invoke(main, ["backfill", "--all"])
+    monkeypatch.setenv("ENRICHMENT_MAX_PARTITIONS_PER_RUN", "2")
+    result = runner.invoke(main, ["backfill", "--all", "--job", "enrich_organization"])
     assert result.exit_code == 0, result.output
+    assert "2 ranged run(s)" in result.output, result.output
+    deadline = time.monotonic() + 400
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        backfills = instance.get_backfills()
-        runs = instance.get_runs()
-    assert len(backfills) == 1 and sorted(backfills[0].partition_names) == ["org-a", "org-b"]
-    assert sorted(r.tags["dagster/partition"] for r in runs) == ["org-a", "org-b"]
-    assert all(r.job_name == "reprofile" and r.tags.get("enrichment/llm") == "true" for r in runs)
-    # the daemon resolves runs by the workspace's code location name, not the module
-    assert {r.remote_job_origin.location_name for r in runs} == {"enrichment_assets"}
-
+        while True:
+            runs = instance.get_runs()
+            if all(r.is_finished for r in runs) or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert len(runs) == 2, "ceil(3 / 2) runs"
+        assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 2
+        assert all(r.job_name == "enrich_organization" and r.tags.get("enrichment/llm") == "true"
+                   and r.tags.get("enrichment/trigger") == "backfill" for r in runs)
+        assert len({r.tags["enrichment/backfill"] for r in runs}) == 1
+        # the daemon resolves runs by the workspace's code location name, not the module
+        assert {r.remote_job_origin.location_name for r in runs} == {"enrichment_assets"}
+        ranged = next(r for r in runs if "dagster/asset_partition_range_start" in r.tags)
+        assert (ranged.tags["dagster/asset_partition_range_start"],
+                ranged.tags["dagster/asset_partition_range_end"]) == (orgs[0], orgs[1])
+        assert next(r for r in runs if r is not ranged).tags["dagster/partition"] == orgs[2]
+        for name in ("raw_records", "normalized_records", "llm_profiles", "quality_scores", "translations"):
+            for org in orgs:
+                records = instance.fetch_materializations(
+                    dg.AssetRecordsFilter(asset_key=dg.AssetKey(name), asset_partitions=[org]), limit=5).records
+                assert len(records) == 1, (name, org)
 
 def test_alerts_lists_stored_alerts_newest_first(enrichment_home: Path) -> None:
     from enrichment_assets.pipeline.alerts import Alert, store_alerts

@@ -233,6 +233,10 @@ def test_one_ranged_run_records_each_organization_partition(tmp_path: Path) -> N
                 metadata = records[0].asset_materialization.metadata
                 if name == "llm_profiles":
                     assert metadata["listings"].value == _count(database.engine, normalized_records, org)
+                if name == "translations":  # one pooled stage, each organization's own counts
+                    assert metadata["failed_kept_previous"].value == 0
+                    assert metadata["statuses"].value.get("ok", 0) == metadata["requested"].value - \
+                        metadata["statuses"].value.get("blocked_by_check", 0)
         check_keys = defs.resolve_asset_graph().asset_check_keys
         assert len(check_keys) == len(ASSET_NAMES) + 6
         for key in check_keys:

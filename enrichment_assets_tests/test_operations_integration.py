@@ -127,7 +127,7 @@ def test_backfill_command_is_executed_by_the_daemon(stack) -> None:
 
     runs = wait_for(reprofile_runs, 240, "the backfill's run to finish", 2)
     assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS], stack["servers"].logs()
-    assert runs[0].tags.get("dagster/partition") == ORG and runs[0].tags.get("dagster/backfill")
+    assert runs[0].tags.get("dagster/partition") == ORG and runs[0].tags.get("enrichment/trigger") == "backfill"
 
 
 @pytest.mark.postgres

@@ -11,11 +11,11 @@ from enrichment_assets.llm.prompts import load_prompt_configs
 from enrichment_assets.partitions import MODEL_POOL, backfill_policy, organizations
 from enrichment_assets.pipeline import progress
 from enrichment_assets.pipeline.hallucination import evaluate_translations
-from enrichment_assets.pipeline.translations import translate_organization
+from enrichment_assets.pipeline.translations import translate_organizations
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.llm import LLMResource
 from enrichment_assets.resources.thresholds import CheckThresholds
-from enrichment_assets.storage.locks import exclusive
+from enrichment_assets.storage.locks import exclusive_all
 
 
 @dg.asset(
@@ -32,7 +32,9 @@ from enrichment_assets.storage.locks import exclusive
         "that violate an ERROR hallucination rule are stored as blocked_by_check, not translated. "
         "An organization whose profiles_hallucination_free gate is a systemic ERROR (stored "
         "violations), or that a failed schema check stopped upstream, is skipped "
-        "(`stopped_by_checks`); the other organizations of the run are translated."
+        "(`stopped_by_checks`); the other organizations of the run are translated. All organizations "
+        "of a run share one model client and one pool of calls (one concurrency limit, rate limiter "
+        "and run budget). A failed attempt never replaces a stored ok translation."
     ),
 )
 def translations(context: dg.AssetExecutionContext, database: DatabaseResource, llm: LLMResource,
@@ -51,14 +53,14 @@ def translations(context: dg.AssetExecutionContext, database: DatabaseResource, 
     client = llm.client_for_run(engine)
     configs = load_prompt_configs(go)
     progress.stage("translating", None)
-    interrupted = written = 0
-    for org in go:
-        with exclusive(engine, f"model-stage:{org}", wait_s=client.settings.deadline_s):
-            result = translate_organization(engine, org, client, configs[org])
-        interrupted += result.interrupted
-        written += result.written
-        if result.interrupted:
-            break
+    with exclusive_all(engine, [f"model-stage:{org}" for org in go], wait_s=client.settings.deadline_s):
+        results = translate_organizations(engine, go, client, configs, on_progress=progress.advance)
+    interrupted = sum(r.interrupted for r in results.values())
+    if interrupted:
+        raise dg.Failure(description=f"stopped by a signal: {interrupted} translations not started; "
+                                     f"{sum(r.written for r in results.values())} answers stored",
+                         allow_retries=False)
+    for org, result in results.items():
         rules = evaluate_translations(engine, org)
         exhausted = log_call_problems(context, result.statuses, result.failures, client.budget_message(),
                                       "translation")
@@ -75,15 +77,12 @@ def translations(context: dg.AssetExecutionContext, database: DatabaseResource, 
             "cost_usd": round(result.cost_usd, 6),
             "budget_exhausted": exhausted,
             "rows_written": result.written,
+            "failed_kept_previous": result.kept_previous,
             "translations_with_rule_errors": rules.with_errors,
             "rules_reused_without_checking": rules.reused,
             "violations_by_rule": dg.MetadataValue.json(rules.by_rule),
             "rows_deleted": result.deleted,
             "preview": md_table(result.preview),
         }, partition_key=org)
-        progress.advance(result.requested)
-    if interrupted:
-        raise dg.Failure(description=f"stopped by a signal: {interrupted} translations not started; "
-                                     f"{written} answers stored", allow_retries=False)
     yield dg.MaterializeResult()
     yield from run_stage_checks(context, checks_for("translations"), engine, go, resolved)

@@ -4,8 +4,9 @@ ledger, and the daily cap's atomic reservation in the database."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -40,6 +41,46 @@ def run_structured_calls(
             on_progress(1)
 
     return run_calls(client, conversations, schema, task, done)
+
+
+@dataclass
+class CallPlan(Generic[R]):
+    """One organization's share of a model stage (profiles or translations): the
+    conversations still to send, ``store(index, call)`` for each finished call (``index``
+    into ``conversations``; stores the answer) and ``finish()`` that returns the
+    organization's result after its last call."""
+
+    organization: str
+    conversations: list[list[dict[str, str]]]
+    store: Callable[[int, CallResult], None]
+    finish: Callable[[], R]
+
+
+def run_pooled(
+    client: LLMClient,
+    plans: Sequence[CallPlan[R]],
+    schema: type[BaseModel],
+    task: str,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, R]:
+    """Send the conversations of every plan through one :func:`run_structured_calls`, so
+    all organizations of a run share ``client``'s one concurrency limit, rate limiter and
+    run budget: 300 organizations of 2 listings keep the configured concurrency as busy as
+    one organization of 600. Each finished call goes to its own plan's ``store`` (a call
+    that failed is stored as that organization's failure; the other organizations' calls go
+    on). Returns organization -> ``finish()``, in ``plans`` order.
+
+    Raises what a plan's ``store`` raises (the calls not finished then are cancelled).
+    """
+    owners = [(plan, index) for plan in plans for index in range(len(plan.conversations))]
+
+    def store(index: int, call: CallResult) -> None:
+        plan, local = owners[index]
+        plan.store(local, call)
+
+    run_structured_calls(client, [plan.conversations[i] for plan, i in owners], schema, task, on_progress,
+                         on_result=store)
+    return {plan.organization: plan.finish() for plan in plans}
 
 
 def call_status(call: CallResult) -> str:

@@ -30,7 +30,7 @@ from enrichment_assets.domain.models import DogProfile, NormalizedListing, Profi
 from enrichment_assets.llm.client import CallResult, LLMClient
 from enrichment_assets.llm.prompts import PromptConfig, render_profile_messages
 from enrichment_assets.pipeline.calls import (
-    NO_CALL, call_accounting, call_status, ledger_row, record_calls, run_structured_calls, with_db_retry,
+    NO_CALL, CallPlan, call_accounting, call_status, ledger_row, record_calls, run_pooled, with_db_retry,
 )
 from enrichment_assets.pipeline.normalize import load_listings
 from enrichment_assets.pipeline.planning import (  # noqa: F401 - re-exported
@@ -179,20 +179,11 @@ def profile_organization(
     """
     plan = plan_profiles(engine, organization, client, config, on_progress, force=force, limit=limit, only=only,
                          observer=observer)
-    run_structured_calls(client, plan.conversations, DogProfile, "profile", on_progress, on_result=plan.store)
-    return plan.finish()
+    return run_pooled(client, [plan], DogProfile, "profile", on_progress)[organization]
 
 
-@dataclass
-class ProfilePlan:
-    """One organization's share of a profile stage: the conversations to send, ``store(index,
-    call)`` for each finished call (index into ``conversations``) and ``finish()`` that
-    returns the organization's :class:`ProfileResult` after the last call."""
-
-    organization: str
-    conversations: list[list[dict[str, str]]]
-    store: Callable[[int, CallResult], None]
-    finish: Callable[[], ProfileResult]
+ProfilePlan = CallPlan[ProfileResult]
+"""One organization's share of a profile stage (:class:`~enrichment_assets.pipeline.calls.CallPlan`)."""
 
 
 def profile_organizations(
@@ -205,25 +196,16 @@ def profile_organizations(
     limits: dict[str, int | None] | None = None,
 ) -> dict[str, ProfileResult]:
     """:func:`profile_organization` for many organizations at once, sharing ``client``: every
-    organization is planned first, then all their conversations go through one
-    :func:`run_structured_calls` (one concurrency limit, one rate limiter, one run budget), so
-    300 organizations of 2 listings keep the configured concurrency as busy as one
-    organization of 600 does. ``limits``: organization -> at most that many listings sent
+    organization is planned first, then all their conversations go through one pool
+    (:func:`~enrichment_assets.pipeline.calls.run_pooled`: one concurrency limit, one rate
+    limiter, one run budget). ``limits``: organization -> at most that many listings sent
     (missing or ``None``: no limit). Returns organization -> result, in ``organizations`` order.
 
     Raises what :func:`profile_organization` raises.
     """
     plans = [plan_profiles(engine, org, client, configs[org], on_progress, force=force,
                            limit=(limits or {}).get(org)) for org in organizations]
-    owners = [(plan, index) for plan in plans for index in range(len(plan.conversations))]
-
-    def store(index: int, call: CallResult) -> None:
-        plan, local = owners[index]
-        plan.store(local, call)
-
-    run_structured_calls(client, [plan.conversations[i] for plan, i in owners], DogProfile, "profile",
-                         on_progress, on_result=store)
-    return {plan.organization: plan.finish() for plan in plans}
+    return run_pooled(client, plans, DogProfile, "profile", on_progress)
 
 
 def plan_profiles(
@@ -370,7 +352,7 @@ def plan_profiles(
             })
         return result
 
-    return ProfilePlan(organization, conversations, store, finish)
+    return CallPlan(organization, conversations, store, finish)
 
 
 @dataclass

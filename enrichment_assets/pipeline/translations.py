@@ -4,7 +4,13 @@ Only published profiles are translated (a failed or quarantined attempt neither 
 translation nor removes the published profile's). A translation is requested again only
 when the published profile, the target language, the prompt version or the model changed
 (``source_hash``), the stored one failed, or a fallback model wrote it. Each answer is
-stored as it arrives, with its ledger row (same status as the stored row).
+stored as it arrives, with its ledger row (same status as the stored row). A failed or
+budget-stopped attempt never replaces a stored ``ok`` translation: the good one stays (it is
+requested again on the next run, its ``source_hash`` being old) and the attempt is counted
+and kept in the ledger only.
+
+All organizations of a run share one pool of calls (:func:`translate_organizations`, as the
+profile stage does): one concurrency limit, one rate limiter and one run budget.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from enrichment_assets.domain.models import DogProfile, NormalizedListing, Trans
 from enrichment_assets.llm.client import LLMClient
 from enrichment_assets.llm.prompts import PromptConfig, render_translation_messages
 from enrichment_assets.pipeline.calls import (
-    NO_CALL, call_accounting, call_status, ledger_row, record_calls, run_structured_calls, with_db_retry,
+    NO_CALL, CallPlan, call_accounting, call_status, ledger_row, record_calls, run_pooled, with_db_retry,
 )
 from enrichment_assets.pipeline.hallucination import load_violations
 from enrichment_assets.pipeline.normalize import load_listings
@@ -52,6 +58,7 @@ class TranslationResult:
     models: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    kept_previous: int = 0
     preview: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -71,7 +78,49 @@ def translate_organization(
     Profiles that violate an ERROR hallucination rule are not translated: their rows are
     stored with status ``blocked_by_check`` and the rules named in the reason (unless a
     reviewer approved that published profile: ``enrichment review approve``).
+
+    Returns counts per status of the translations wanted (a failed attempt that left a good
+    stored one in place counts as ``failed`` and in ``kept_previous``), calls, tokens, cost
+    and the model mix of this run's calls.
     """
+    plan = plan_translations(engine, organization, client, config, on_progress, only=only)
+    return run_pooled(client, [plan], TranslatedProfileText, "translation", on_progress)[organization]
+
+
+def translate_organizations(
+    engine: sa.Engine,
+    organizations: list[str],
+    client: LLMClient,
+    configs: dict[str, PromptConfig],
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, TranslationResult]:
+    """:func:`translate_organization` for many organizations at once, sharing ``client``:
+    every organization is planned first, then all their translation requests go through one
+    pool (:func:`~enrichment_assets.pipeline.calls.run_pooled`), so throughput does not
+    depend on how listings are spread over organizations. A failed call is stored as that
+    organization's failure; the other organizations go on. Returns organization -> result,
+    in ``organizations`` order.
+
+    Raises:
+        sqlalchemy.exc.OperationalError: the database refuses writes for longer than
+            ``ENRICHMENT_DB_WRITE_RETRY_S`` (the answers stored before stay).
+    """
+    plans = [plan_translations(engine, org, client, configs[org], on_progress) for org in organizations]
+    return run_pooled(client, plans, TranslatedProfileText, "translation", on_progress)
+
+
+def plan_translations(
+    engine: sa.Engine,
+    organization: str,
+    client: LLMClient,
+    config: PromptConfig,
+    on_progress: Callable[[int], None] | None = None,
+    only: set[str] | None = None,
+) -> CallPlan[TranslationResult]:
+    """Decide and store what needs no call for ``organization`` (reused and
+    ``blocked_by_check`` rows, as :func:`translate_organization` documents) and return the
+    :class:`~enrichment_assets.pipeline.calls.CallPlan` of the translation requests still
+    to make; its ``finish()`` deletes the translations no longer wanted."""
     languages = [lang for lang in config.metadata.target_languages if lang != PROFILE_LANGUAGE]
     result = TranslationResult(organization=organization, languages=languages)
     listings = {l.external_id: l for l in load_listings(engine, organization)}
@@ -154,13 +203,19 @@ def translate_organization(
             result.failures.append(f"{listing.external_id}/{language}: {row['error_class']}: {row['reason']}")
         ledger = ledger_row(organization, f"{listing.external_id}/{language}", "translation",
                             config.prompt_version, call, row["status"])
+        previous = stored.get((listing.external_id, language))
+        keep = row["status"] != "ok" and previous is not None and previous["status"] == "ok"
 
         def work(conn) -> None:
-            upsert(conn, translations, [row])
+            if not keep:  # a failed attempt never replaces a good stored translation
+                upsert(conn, translations, [row])
             record_calls(conn, [ledger])
 
         with_db_retry(engine, work, patience_s)
-        result.written += 1
+        if keep:
+            result.kept_previous += 1
+        else:
+            result.written += 1
         statuses[row["status"]] += 1
         result.calls += call.attempts
         result.rate_limited += call.rate_limited
@@ -170,17 +225,18 @@ def translate_organization(
         if call.model_answered:
             models[call.model_answered] += 1
 
-    run_structured_calls(
-        client, [render_translation_messages(p, l, lang, config) for l, p, lang, _ in jobs],
-        TranslatedProfileText, "translation", on_progress, on_result=store)
-    with engine.begin() as conn:
-        for external_id, language in sorted(set(stored) - wanted):
-            result.deleted += conn.execute(sa.delete(translations).where(
-                translations.c.organization == organization, translations.c.external_id == external_id,
-                translations.c.language == language)).rowcount or 0
-    result.models = dict(models)
-    result.statuses = dict(statuses)
-    result.preview = [{"external_id": r["external_id"], "language": r["language"], "status": r["status"],
-                       "tagline": r["tagline"]} for r in rows[:10] if r["status"]]
-    return result
+    conversations = [render_translation_messages(p, l, lang, config) for l, p, lang, _ in jobs]
 
+    def finish() -> TranslationResult:
+        with engine.begin() as conn:
+            for external_id, language in sorted(set(stored) - wanted):
+                result.deleted += conn.execute(sa.delete(translations).where(
+                    translations.c.organization == organization, translations.c.external_id == external_id,
+                    translations.c.language == language)).rowcount or 0
+        result.models = dict(models)
+        result.statuses = dict(statuses)
+        result.preview = [{"external_id": r["external_id"], "language": r["language"], "status": r["status"],
+                           "tagline": r["tagline"]} for r in rows[:10] if r["status"]]
+        return result
+
+    return CallPlan(organization, conversations, store, finish)
