@@ -253,7 +253,7 @@ class _ListingBar:
         self.run += 1
         self.listings = None
 
-    def stage(self, name: str, total: int | None) -> None:
+    def stage(self, name: str, total: int | None, unit: str = "listings") -> None:
         done = next((t.completed for t in self.progress.tasks if t.id == self.task), 0)
         if name == "normalizing":
             self.listings = None
@@ -261,7 +261,7 @@ class _ListingBar:
             self.listings = int(done)
         prefix = f"run {self.run}/{self.runs}: " if self.runs > 1 else ""
         self.progress.reset(self.task, total=total if total is not None else self.listings,
-                            description=f"{prefix}{name} listings")
+                            description=f"{prefix}{name} {unit}")
 
     def advance(self, n: int) -> None:
         self.progress.advance(self.task, n)

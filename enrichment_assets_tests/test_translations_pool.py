@@ -117,10 +117,10 @@ def _rows(engine: sa.Engine) -> dict[tuple[str, str, str], dict]:
                 for r in conn.execute(sa.select(translations)).mappings()}
 
 
-def _translate(engine, orgs, model: CountingModel, configs) -> dict:
+def _translate(engine, orgs, model: CountingModel, configs, **progress) -> dict:
     with StubLLMServer(responder=model) as server:
         return translate_organizations(engine, orgs, LLMClient(_settings(server.api_base, max_concurrency=16)),
-                                       configs)
+                                       configs, **progress)
 
 
 def test_calls_overlap_across_organizations_and_land_on_their_own(engine, base) -> None:
@@ -130,10 +130,15 @@ def test_calls_overlap_across_organizations_and_land_on_their_own(engine, base) 
     failing_org = sorted(names)[0]
     model = CountingModel(failing={names[failing_org]})
     configs = {org: load_prompt_config(org) for org in orgs}
-    results = _translate(engine, orgs, model, configs)
+    events: list[tuple[str, int]] = []
+    results = _translate(engine, orgs, model, configs, on_planned=lambda n: events.append(("planned", n)),
+                         on_progress=lambda n: events.append(("done", n)))
 
     assert list(results) == orgs
     per_org_calls = {org: r.requested for org, r in results.items()}
+    # the progress total is announced once, before any request, and counts requests
+    assert events[0] == ("planned", sum(per_org_calls.values()))
+    assert events[1:] == [("done", 1)] * sum(per_org_calls.values())
     assert max(per_org_calls.values()) == 3, per_org_calls  # one listing, three target languages
     assert model.peak > max(per_org_calls.values()), (model.peak, per_org_calls)  # overlap across organizations
     rows = _rows(engine)

@@ -52,9 +52,11 @@ def translations(context: dg.AssetExecutionContext, database: DatabaseResource, 
     record_stopped(context, stopped)
     client = llm.client_for_run(engine)
     configs = load_prompt_configs(go)
-    progress.stage("translating", None)
+    progress.stage("planning translations of", None)
     with exclusive_all(engine, [f"model-stage:{org}" for org in go], wait_s=client.settings.deadline_s):
-        results = translate_organizations(engine, go, client, configs, on_progress=progress.advance)
+        results = translate_organizations(engine, go, client, configs, on_progress=progress.advance,
+                                          on_planned=lambda total: progress.stage("translating", total,
+                                                                                  unit="requests"))
     interrupted = sum(r.interrupted for r in results.values())
     if interrupted:
         raise dg.Failure(description=f"stopped by a signal: {interrupted} translations not started; "

@@ -13,18 +13,20 @@ from collections.abc import Callable
 _HOOK: dict[str, Callable | None] = {"stage": None, "advance": None}
 
 
-def set_hook(on_stage: Callable[[str, int], None] | None, on_advance: Callable[[int], None] | None) -> None:
-    """Install (or with ``None``, remove) the hook: ``on_stage(name, listings)``, ``on_advance(n)``."""
+def set_hook(on_stage: Callable[[str, int | None, str], None] | None,
+             on_advance: Callable[[int], None] | None) -> None:
+    """Install (or with ``None``, remove) the hook: ``on_stage(name, total, unit)``, ``on_advance(n)``."""
     _HOOK["stage"], _HOOK["advance"] = on_stage, on_advance
 
 
-def stage(name: str, listings: int) -> None:
-    """A stage starts and will go through ``listings`` listings."""
+def stage(name: str, total: int | None, unit: str = "listings") -> None:
+    """A stage starts and will go through ``total`` items of ``unit`` (``None``: as many
+    listings as the normalizing stage went through)."""
     if _HOOK["stage"] is not None:
-        _HOOK["stage"](name, listings)
+        _HOOK["stage"](name, total, unit)
 
 
 def advance(n: int = 1) -> None:
-    """``n`` more listings of the current stage are done."""
+    """``n`` more items of the current stage are done."""
     if _HOOK["advance"] is not None:
         _HOOK["advance"](n)

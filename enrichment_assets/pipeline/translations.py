@@ -93,6 +93,7 @@ def translate_organizations(
     client: LLMClient,
     configs: dict[str, PromptConfig],
     on_progress: Callable[[int], None] | None = None,
+    on_planned: Callable[[int], None] | None = None,
 ) -> dict[str, TranslationResult]:
     """:func:`translate_organization` for many organizations at once, sharing ``client``:
     every organization is planned first, then all their translation requests go through one
@@ -101,11 +102,17 @@ def translate_organizations(
     organization's failure; the other organizations go on. Returns organization -> result,
     in ``organizations`` order.
 
+    Progress counts translation requests (one per listing and target language), not
+    listings: ``on_planned(total)`` is called once every organization is planned, then
+    ``on_progress(1)`` per finished request, ``total`` times in all.
+
     Raises:
         sqlalchemy.exc.OperationalError: the database refuses writes for longer than
             ``ENRICHMENT_DB_WRITE_RETRY_S`` (the answers stored before stay).
     """
-    plans = [plan_translations(engine, org, client, configs[org], on_progress) for org in organizations]
+    plans = [plan_translations(engine, org, client, configs[org]) for org in organizations]
+    if on_planned is not None:
+        on_planned(sum(len(plan.conversations) for plan in plans))
     return run_pooled(client, plans, TranslatedProfileText, "translation", on_progress)
 
 
