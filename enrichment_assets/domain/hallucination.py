@@ -1375,15 +1375,21 @@ def rule_unsupported_mention(listing: NormalizedListing, profile: DogProfile) ->
         description = description[:fact.start] + " " + description[fact.end:]  # "Harris County Pets"
     listing_text = fold(" \n ".join([description, *listing.facts.values()]))
     own = _own_words(listing)
+    support: dict[str, bool] = {}  # topic -> the listing supports it (read once, when a field mentions it)
+
+    def supported(topic: str) -> bool:
+        if topic not in support:
+            support[topic] = bool(_evidence_pattern(topic).search(listing_text) or (
+                topic in ("cats", "dogs", "children")
+                and compatibility.read_text(description, topic).verdict not in ("unrelated", "generic", "generic-no")))
+        return support[topic]
+
     out = []
     for field, text in _profile_texts(profile).items():
         folded = own.sub(" ", fold(text)) if own is not None else fold(text)
         for topic in MENTION_TOPICS:
             hit = _mention_pattern(topic).search(folded)
-            supported = _evidence_pattern(topic).search(listing_text) or (
-                topic in ("cats", "dogs", "children")
-                and compatibility.read_text(description, topic).verdict not in ("unrelated", "generic", "generic-no"))
-            if hit and not supported:
+            if hit and not supported(topic):
                 out.append(Violation(field, "unsupported_mention",
                                      f"mentions {_TOPIC_WORDS[topic]} ({hit.group(0)!r}); "
                                      "the listing does not", ERROR))

@@ -325,11 +325,19 @@ def term_regex(term: str) -> str:
 def compile_terms(terms) -> re.Pattern[str]:
     """One case-insensitive pattern (for folded text) matching any of ``terms``; longest
     terms first, so an alternation prefers "pit bull terrier" over "terrier". No terms:
-    a pattern that never matches."""
-    unique = sorted(set(terms), key=lambda t: (-len(t), t))
+    a pattern that never matches. Cached per set of terms (the rules build some of theirs
+    per call: building one costs a regex per term), dropped by :func:`use_directory`."""
+    return _compiled_terms(tuple(sorted(set(terms), key=lambda t: (-len(t), t))))
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled_terms(unique: tuple[str, ...]) -> re.Pattern[str]:
     if not unique:
         return re.compile(r"(?!x)x")
     return re.compile("|".join(f"(?:{term_regex(t)})" for t in unique), re.IGNORECASE)
+
+
+_CONSUMER_CACHES.append(_compiled_terms)
 
 
 # ---------------------------------------------------------------------------------------
