@@ -22,6 +22,8 @@ from enrichment_assets.pipeline.raw import ingest_organization  # noqa: E402
 from enrichment_assets.pipeline.translations import translate_organization  # noqa: E402
 from enrichment_assets.storage.database import create_db_engine, upgrade_to_head  # noqa: E402
 from enrichment_assets.storage.schema import rule_checks, translations, violations  # noqa: E402
+from enrichment_assets_tests.fault_matrix import _settings  # noqa: E402
+from enrichment_assets_tests.stub_llm_server import Reply, StubLLMServer, model_like_responder  # noqa: E402
 
 ORG = "shelter-a"
 TEXT = ("{name} is a friendly two year old dog who loves long walks, plays well with other dogs "
@@ -74,8 +76,9 @@ def test_unchanged_rerun_checks_nothing_and_keeps_findings(setup) -> None:
     engine, calls = setup
     first_p = hallucination.evaluate_profiles(engine, ORG)
     first_t = hallucination.evaluate_translations(engine, ORG)
-    assert sorted(calls) == [f"{t}:id-{i}" for t in ("de", "profile") for i in range(3)]
-    assert first_p.checked == 3 and first_t.checked == 3
+    # the profile stage checked each answer before publishing it: the rules pass reuses that
+    assert sorted(calls) == [f"de:id-{i}" for i in range(3)]
+    assert first_p.checked == 3 and first_p.reused == 3 and first_t.checked == 3
     findings = _violations(engine)
     calls.clear()
     again_p = hallucination.evaluate_profiles(engine, ORG)
@@ -106,3 +109,40 @@ def test_changed_text_or_rules_are_checked_again(setup, monkeypatch) -> None:
     monkeypatch.setattr(hallucination, "RULES_VERSION", "test-bump")
     assert hallucination.evaluate_profiles(engine, ORG).reused == 0
     assert sorted(calls) == ["profile:id-0", "profile:id-1", "profile:id-2"]
+
+
+def _contradicting_model(body: dict) -> "Reply":
+    """The stub's well-behaved answer with two fields that contradict (a WARN finding: the
+    profile is published with it): shy and very social."""
+    reply = model_like_responder(body)
+    answer = json.loads(reply.content)
+    if "confidence" in answer:
+        answer.update(confidence="shy", sociability="very_social")
+        reply.content = json.dumps(answer)
+    return reply
+
+
+def test_the_check_made_at_publication_equals_a_fresh_rules_pass(tmp_path: Path, monkeypatch) -> None:
+    """Findings the profile stage stored when it published (here a WARN finding per
+    profile) are those a forced rules pass finds, and the first pass reuses them."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'app.db'}")
+    upgrade_to_head(engine)
+    folder = tmp_path / "landing" / ORG
+    folder.mkdir(parents=True)
+    lines = [json.dumps({"__scrape__": {"scrape_id": "s1", "full": True}})] + [
+        json.dumps({"external_id": f"id-{i}", "name": f"Bella{i}", "species": "dog", "age_text": "2 years",
+                    "description": TEXT.format(name=f"Bella{i}")}) for i in range(3)]
+    (folder / "s1.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ingest_organization(engine, tmp_path / "landing", ORG)
+    normalize_organization(engine, ORG)
+    with StubLLMServer(responder=_contradicting_model) as server:
+        result = profile_organization(engine, ORG, LLMClient(_settings(server.api_base)), load_prompt_config(ORG))
+    assert result.statuses == {"ok": 3}
+    report = hallucination.evaluate_profiles(engine, ORG)
+    assert (report.reused, report.with_warnings, report.by_rule) == (3, 3, {"internal_contradiction": 3})
+    at_publication = [row[:5] for row in _violations(engine)]
+    monkeypatch.setattr(hallucination, "RULES_VERSION", "test-bump")  # every profile checked again
+    forced = hallucination.evaluate_profiles(engine, ORG)
+    assert forced.reused == 0 and forced.by_rule == report.by_rule
+    assert [row[:5] for row in _violations(engine)] == at_publication
+    engine.dispose()

@@ -31,7 +31,7 @@ from enrichment_assets.pipeline.normalize import load_listings
 from enrichment_assets.pipeline.profiles import load_published_profiles
 from enrichment_assets.domain.models import NormalizedListing
 from enrichment_assets.pipeline.versions import files_digest
-from enrichment_assets.storage.database import stable_hash, sync_rows, utcnow
+from enrichment_assets.storage.database import stable_hash, sync_rows, upsert, utcnow
 from enrichment_assets.storage.incremental import listing_documents
 from enrichment_assets.storage.schema import rule_checks, translations, violations
 
@@ -179,6 +179,25 @@ class _Checks:
             for external_id, target in set(self.stored) - keep:
                 conn.execute(sa.delete(rule_checks).where(
                     c.organization == self.organization, c.external_id == external_id, c.target == target))
+
+
+def record_profile_check(conn: sa.Connection, organization: str, listing: NormalizedListing,
+                         profile: dict[str, Any], found: Iterable[Violation]) -> None:
+    """Store the findings of a check already run on a newly published ``profile`` (JSON) of
+    ``listing`` as the profile rules' own (target ``profile``, the current
+    :func:`rules_version` and input hash), so :func:`evaluate_profiles` reuses them instead
+    of checking the profile a second time (the profile stage checks every answer before it
+    publishes it). Replaces that listing's earlier findings; runs in the caller's transaction."""
+    external_id = listing.external_id
+    conn.execute(sa.delete(violations).where(violations.c.organization == organization,
+                                             violations.c.external_id == external_id,
+                                             violations.c.target == PROFILE_TARGET))
+    rows = _rows(organization, external_id, PROFILE_TARGET, found)
+    if rows:
+        conn.execute(sa.insert(violations), rows)
+    upsert(conn, rule_checks, [{"organization": organization, "external_id": external_id,
+                                "target": PROFILE_TARGET, "input_hash": check_input_hash(listing, profile),
+                                "rules_version": rules_version(), "updated_at": utcnow()}])
 
 
 def evaluate_profiles(engine: sa.Engine, organization: str) -> ViolationReport:

@@ -148,6 +148,13 @@ def _attempt_violation_rows(organization: str, external_id: str, found) -> list[
     return violation_rows(organization, external_id, ATTEMPT_TARGET, found)
 
 
+def _record_check(conn: sa.Connection, organization: str, listing: NormalizedListing, profile: dict[str, Any],
+                  found) -> None:
+    from enrichment_assets.pipeline.hallucination import record_profile_check
+
+    record_profile_check(conn, organization, listing, profile, found)
+
+
 def profile_organization(
     engine: sa.Engine,
     organization: str,
@@ -306,6 +313,7 @@ def plan_profiles(
             upsert(conn, llm_profiles, [row])
             if publish is not None:
                 upsert(conn, profile_versions, [publish])
+                _record_check(conn, organization, listing, data, found)
             if status in ("ok", ProfileStatus.QUARANTINED.value):
                 conn.execute(sa.delete(violations).where(
                     violations.c.organization == organization, violations.c.external_id == listing.external_id,
