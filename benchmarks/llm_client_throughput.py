@@ -50,7 +50,14 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also print our client's share (cProfile)")
     parser.add_argument("--callgrind", action="store_true", help="instructions per call under valgrind")
     parser.add_argument("--structured-output", default="json_schema", choices=["json_schema", "json_object", "prompt"])
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], help="event loop of the call loop (default: the client's)")
     args = parser.parse_args()
+    if args.loop == "uvloop":
+        import asyncio
+
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # before the call loop starts
     if args.raw:
         args.only = "bare"
     if args.callgrind and not IN_CALLGRIND:
@@ -176,7 +183,8 @@ def _run_under_callgrind(args: argparse.Namespace) -> None:
     calls = args.calls or 300
     child = [sys.executable, str(Path(__file__).resolve()), "--calls", str(calls),
              "--concurrency", str(args.concurrency), "--rounds", str(args.rounds or 1),
-             "--structured-output", args.structured_output] + (["--only", args.only] if args.only else [])
+             "--structured-output", args.structured_output] + (["--only", args.only] if args.only else []) \
+        + (["--loop", args.loop] if args.loop else [])
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
         proc = subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
@@ -186,13 +194,13 @@ def _run_under_callgrind(args: argparse.Namespace) -> None:
         if proc.returncode != 0:
             sys.stderr.write(proc.stderr[-4000:])
             sys.exit(proc.returncode)
-        # one dump per measured section, in order: callgrind.out.1, .2, ... (the final one at exit is empty)
+        # one dump per measured section, in order: callgrind.out.1, .2, ... (the one at exit holds nothing measured)
         dumps = sorted((p for p in Path(folder).iterdir() if re.fullmatch(r"callgrind\.out\.\d+", p.name)),
                        key=lambda p: int(p.suffix[1:]))
         for dump in dumps:
             text = dump.read_text(errors="replace")
-            trigger = re.search(r"^desc: Trigger: Client Request: (.*)$", text, re.M)
-            total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+            trigger = re.search(r"^desc: Trigger: dump (.*)$", text, re.M)
+            total = re.search(r"^totals: (\d+)", text, re.M)
             if trigger and total:
                 print(f"callgrind {trigger.group(1):4s}: {int(total.group(1)) / calls / 1e6:6.2f} M instructions "
                       f"per call ({calls} calls, every thread)")
