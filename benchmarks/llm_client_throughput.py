@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/llm_client_throughput.py [--calls 3000] [--concurrency 64] [--rounds 2]
                                                           [--only ours|bare] [--profile] [--callgrind]
+                                                          [--litellm-http-handler] [--loop uvloop]
 
 The stub (``python -m enrichment_assets_tests.stub_llm_server``) runs in its own process, so
 its CPU is not the client's. After a warm-up of 100 calls each round sends ``--calls``
@@ -15,6 +16,8 @@ thread: LiteLLM runs part of each call in a thread pool) and the 1-minute load a
 on only around the measured calls, ``--calls`` default 300) and prints instructions per call:
 a figure the other sessions' load on the shared cores does not move. ``--profile``
 adds cProfile of the call-loop thread: how much of it is inside ``litellm.acompletion``.
+``--litellm-http-handler`` measures both codes with ``ENRICHMENT_LLM_LITELLM_HTTP_HANDLER``
+(LiteLLM's own HTTP handler instead of the OpenAI SDK); ``--loop uvloop`` on uvloop.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ def main() -> None:
     parser.add_argument("--callgrind", action="store_true", help="instructions per call under valgrind")
     parser.add_argument("--structured-output", default="json_schema", choices=["json_schema", "json_object", "prompt"])
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], help="event loop of the call loop (default: the client's)")
+    parser.add_argument("--litellm-http-handler", action="store_true",
+                        help="ENRICHMENT_LLM_LITELLM_HTTP_HANDLER: LiteLLM's own HTTP handler, not the OpenAI SDK (both codes)")
     args = parser.parse_args()
     if args.loop == "uvloop":
         import asyncio
@@ -77,7 +82,8 @@ def main() -> None:
         import_litellm()
         settings = LLMSettings(model="openai/stub-model", api_base=api_base, api_key="k-bench-000000",
                                max_concurrency=args.concurrency, input_cost_per_token=1e-7,
-                               output_cost_per_token=2e-7, structured_output=args.structured_output)
+                               output_cost_per_token=2e-7, structured_output=args.structured_output,
+                               litellm_http_handler=args.litellm_http_handler)
         client = LLMClient(settings)
         messages = [[{"role": "user", "content": f"translate listing {i}"}] for i in range(calls)]
         loop = call_loop()
@@ -93,7 +99,8 @@ def main() -> None:
         run_calls(client, messages[:100], schema, "translation")  # warm-up: connections, caches, lazy imports
         loop.submit(_bare(client, messages[:100], schema, args.concurrency)).result()
         print(f"{calls} calls per run, concurrency {args.concurrency}, {args.structured_output}; "
-              f"event loop {type(loop.loop).__module__}.{type(loop.loop).__name__}", flush=True)
+              f"event loop {type(loop.loop).__module__}.{type(loop.loop).__name__}; openai/ requests through "
+              f"{'LiteLLM' if args.litellm_http_handler else 'the OpenAI SDK'}", flush=True)
         for index in range(rounds):
             order = codes if index % 2 == 0 else codes[::-1]
             for code in order:
@@ -184,7 +191,7 @@ def _run_under_callgrind(args: argparse.Namespace) -> None:
     child = [sys.executable, str(Path(__file__).resolve()), "--calls", str(calls),
              "--concurrency", str(args.concurrency), "--rounds", str(args.rounds or 1),
              "--structured-output", args.structured_output] + (["--only", args.only] if args.only else []) \
-        + (["--loop", args.loop] if args.loop else [])
+        + (["--loop", args.loop] if args.loop else []) + (["--litellm-http-handler"] if args.litellm_http_handler else [])
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
         proc = subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
