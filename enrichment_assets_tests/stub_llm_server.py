@@ -244,12 +244,17 @@ def cat_claim_responder(body: dict[str, Any], quote: str = "Bruno liebt Katzen."
 
 def main() -> None:  # pragma: no cover - used by the benchmarks
     """Serve canned translation answers until stdin closes: ``python -m
-    enrichment_assets_tests.stub_llm_server`` prints its api_base on the first line."""
+    enrichment_assets_tests.stub_llm_server [--answer-model NAME]`` prints its api_base on the
+    first line; answers name ``NAME`` as the model (default ``stub-model-1``)."""
+    import argparse
     import sys
 
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--answer-model", default=Reply.model)
+    args = parser.parse_args()
     answer = json.dumps({"language": "de", "tagline": "Ein treuer Freund",
                          "description": "Bello ist ein ruhiger Hund, der gerne spazieren geht."})
-    with StubLLMServer(default=Reply(answer)) as server:
+    with StubLLMServer(default=Reply(answer, model=args.answer_model)) as server:
         print(server.api_base, flush=True)
         sys.stdin.read()
 

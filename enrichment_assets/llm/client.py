@@ -672,6 +672,8 @@ class LLMClient:
         self.started = time.monotonic()
         self._semaphore: asyncio.Semaphore | None = None
         self.stats: dict[str, int] = {"requests": 0, "rate_limited": 0, "degraded": 0}
+        self._backoff = wait_exponential_jitter(multiplier=s.backoff_initial_s, max=s.backoff_max_s,
+                                                jitter=min(1.0, s.backoff_initial_s))
         if s.litellm_http_handler:
             use_litellm_http_handler()
         # Prices are looked up here only when a USD budget needs them: LiteLLM's price map
@@ -784,8 +786,7 @@ class LLMClient:
                                  s.requests_per_minute, s.rpm_burst)
         breaker = self.breakers[endpoint.key]
         teach_litellm_price(endpoint.model, self.price(endpoint.model))
-        backoff = wait_exponential_jitter(multiplier=s.backoff_initial_s, max=s.backoff_max_s,
-                                          jitter=min(1.0, s.backoff_initial_s))
+        backoff = self._backoff  # tenacity's wait strategy: stateless, one per client
         failures = 0
         #: how long this request may still wait for the provider: ``deadline_s`` from the
         #: first time it had to wait (a 429, a transient failure, an open circuit)
@@ -941,6 +942,8 @@ class LLMClient:
 
     def _ordered_endpoints(self) -> list[ModelEndpoint]:
         """Endpoints in order, those with an open circuit moved behind the ones that can answer."""
+        if len(self.endpoints) == 1:
+            return self.endpoints
         ready = [e for e in self.endpoints if self.breakers[e.key].closed]
         waiting = [e for e in self.endpoints if not self.breakers[e.key].closed]
         return ready + waiting if ready else list(self.endpoints)
