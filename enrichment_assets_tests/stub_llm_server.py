@@ -2,10 +2,11 @@
 
 Each request to ``POST .../chat/completions`` takes the next scripted reply; when the
 script runs out, ``default`` is used, then ``responder(body)``. Every request body is
-recorded in ``requests`` with its arrival time. Faults: ``rpm_cap`` answers 429 (with
-``Retry-After``) beyond ``rpm_cap`` requests in any ``rpm_window_s`` window; ``fail_first``
-fails the first N requests of every distinct prompt with the given statuses; ``stop()`` and
-``start()`` make the port refuse connections and accept them again (same port).
+recorded in ``requests`` with its arrival time and its authorization and user-agent
+headers. Faults: ``rpm_cap`` answers 429 (with ``Retry-After``) beyond ``rpm_cap``
+requests in any ``rpm_window_s`` window; ``fail_first`` fails the first N requests of every
+distinct prompt with the given statuses; ``stop()`` and ``start()`` make the port refuse
+connections and accept them again (same port).
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ class StubLLMServer:
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
-                reply = server._choose(body, self.path, self.headers.get("authorization"))
+                reply = server._choose(body, self.path, self.headers.get("authorization"),
+                                      self.headers.get("user-agent"))
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 if reply.raw_body is not None:
@@ -128,10 +130,12 @@ class StubLLMServer:
 
         return Handler
 
-    def _choose(self, body: dict[str, Any], path: str, authorization: str | None) -> Reply:
+    def _choose(self, body: dict[str, Any], path: str, authorization: str | None,
+                user_agent: str | None = None) -> Reply:
         now = time.monotonic()
         with self._lock:
-            self.requests.append({"path": path, "body": body, "authorization": authorization, "at": now})
+            self.requests.append({"path": path, "body": body, "authorization": authorization,
+                                  "user_agent": user_agent, "at": now})
             if self.rpm_cap is not None:
                 horizon = now - self.rpm_window_s
                 recent = [t for t in self.arrivals if t > horizon]
@@ -240,12 +244,17 @@ def cat_claim_responder(body: dict[str, Any], quote: str = "Bruno liebt Katzen."
 
 def main() -> None:  # pragma: no cover - used by the benchmarks
     """Serve canned translation answers until stdin closes: ``python -m
-    enrichment_assets_tests.stub_llm_server`` prints its api_base on the first line."""
+    enrichment_assets_tests.stub_llm_server [--answer-model NAME]`` prints its api_base on the
+    first line; answers name ``NAME`` as the model (default ``stub-model-1``)."""
+    import argparse
     import sys
 
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--answer-model", default=Reply.model)
+    args = parser.parse_args()
     answer = json.dumps({"language": "de", "tagline": "Ein treuer Freund",
                          "description": "Bello ist ein ruhiger Hund, der gerne spazieren geht."})
-    with StubLLMServer(default=Reply(answer)) as server:
+    with StubLLMServer(default=Reply(answer, model=args.answer_model)) as server:
         print(server.api_base, flush=True)
         sys.stdin.read()
 

@@ -389,3 +389,23 @@ def test_litellm_prices_an_unmapped_model_as_we_do_and_others_still_see_it_unkno
         "LiteLLM's own figure equals the one we record"
     assert result.model_used == "stub-model-1", "the model that answered is still recorded"
     assert unpriced.price(model) is None, "another client without a price must not charge the registered one"
+
+
+def test_litellm_http_handler_setting_bypasses_the_openai_sdk_and_keeps_what_we_record(monkeypatch) -> None:
+    from enrichment_assets.llm.client import LITELLM_HTTP_HANDLER_ENV
+
+    monkeypatch.delenv(LITELLM_HTTP_HANDLER_ENV, raising=False)  # process-wide: unset again after the test
+    with StubLLMServer([Reply(GOOD, model="stub-model-7", usage=(120, 30)),
+                        Reply(status=429, content="slow down", headers={"retry-after-ms": "50"}),
+                        Reply(GOOD, model="stub-model-7", usage=(120, 30))]) as server:
+        through_sdk = _call(_client(server))
+        client = _client(server, litellm_http_handler=True, max_retries=0)
+        result = _call(client)
+    agents = [r["user_agent"] or "" for r in server.requests]
+    assert agents[0].startswith("AsyncOpenAI/"), "without the setting the OpenAI SDK sends the request"
+    assert not any(a.startswith("AsyncOpenAI/") for a in agents[1:]), agents
+    assert through_sdk.ok and result.ok
+    assert result.rate_limited == 1 and result.retries == 0, "a 429 is still back-pressure, not a retry"
+    assert result.model_used == "stub-model-7", "the model that answered is still recorded"
+    assert (result.input_tokens, result.output_tokens) == (120, 30), "tokens of the answer (a 429 has none)"
+    assert result.cost_usd == pytest.approx(120 * 1e-6 + 30 * 2e-6) == pytest.approx(through_sdk.cost_usd)

@@ -46,7 +46,10 @@ def test_environment_values_reach_resources(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ENRICHMENT_LLM_RPM", "120")
     monkeypatch.setenv("ENRICHMENT_LLM_API_KEY", "k-not-a-real-key-123")
     monkeypatch.setenv("ENRICHMENT_MIN_SUCCESS_RATE", "0.5")
+    assert LLMResource().llm_settings().litellm_http_handler is False, "LiteLLM's experimental handler is opt-in"
+    monkeypatch.setenv("ENRICHMENT_LLM_LITELLM_HTTP_HANDLER", "true")
     llm = LLMResource().llm_settings()
+    assert llm.litellm_http_handler is True
     assert llm.model == "openai/gpt-4o-mini"
     assert [e.model for e in llm.fallback_models] == ["gemini/a", "ollama/b"]
     assert llm.requests_per_minute == 120

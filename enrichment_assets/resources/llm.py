@@ -158,6 +158,7 @@ class LLMResource(dg.ConfigurableResource):
             deadline_s=env.llm_run_deadline_s,
             structured_output=env.llm_structured_output,
             reserve_output_tokens=env.llm_reserve_output_tokens,
+            litellm_http_handler=env.llm_litellm_http_handler,
         )
 
     @property
