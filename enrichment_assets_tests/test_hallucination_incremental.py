@@ -31,8 +31,8 @@ TEXT = ("{name} is a friendly two year old dog who loves long walks, plays well 
         "Weight: 20 kg. Neutered: yes. She is good with children and likes to fetch balls in the garden.")
 
 
-@pytest.fixture
-def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def _normalized_shelter(tmp_path: Path) -> sa.Engine:
+    """A database with ORG's three listings (Bella0-2, :data:`TEXT`) ingested and normalized."""
     engine = create_db_engine(f"sqlite:///{tmp_path / 'app.db'}")
     upgrade_to_head(engine)
     folder = tmp_path / "landing" / ORG
@@ -43,6 +43,12 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (folder / "s1.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     ingest_organization(engine, tmp_path / "landing", ORG)
     normalize_organization(engine, ORG)
+    return engine
+
+
+@pytest.fixture
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    engine = _normalized_shelter(tmp_path)
     client = LLMClient(LLMSettings(model="offline/rules"))
     config = load_prompt_config(ORG)
     config = config.model_copy(update={"metadata": config.metadata.model_copy(update={"target_languages": ["de"]})})
@@ -111,7 +117,7 @@ def test_changed_text_or_rules_are_checked_again(setup, monkeypatch) -> None:
     assert sorted(calls) == ["profile:id-0", "profile:id-1", "profile:id-2"]
 
 
-def _contradicting_model(body: dict) -> "Reply":
+def _contradicting_model(body: dict) -> Reply:
     """The stub's well-behaved answer with two fields that contradict (a WARN finding: the
     profile is published with it): shy and very social."""
     reply = model_like_responder(body)
@@ -125,16 +131,7 @@ def _contradicting_model(body: dict) -> "Reply":
 def test_the_check_made_at_publication_equals_a_fresh_rules_pass(tmp_path: Path, monkeypatch) -> None:
     """Findings the profile stage stored when it published (here a WARN finding per
     profile) are those a forced rules pass finds, and the first pass reuses them."""
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'app.db'}")
-    upgrade_to_head(engine)
-    folder = tmp_path / "landing" / ORG
-    folder.mkdir(parents=True)
-    lines = [json.dumps({"__scrape__": {"scrape_id": "s1", "full": True}})] + [
-        json.dumps({"external_id": f"id-{i}", "name": f"Bella{i}", "species": "dog", "age_text": "2 years",
-                    "description": TEXT.format(name=f"Bella{i}")}) for i in range(3)]
-    (folder / "s1.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    ingest_organization(engine, tmp_path / "landing", ORG)
-    normalize_organization(engine, ORG)
+    engine = _normalized_shelter(tmp_path)
     with StubLLMServer(responder=_contradicting_model) as server:
         result = profile_organization(engine, ORG, LLMClient(_settings(server.api_base)), load_prompt_config(ORG))
     assert result.statuses == {"ok": 3}
