@@ -274,7 +274,7 @@ def embedded_dagster_yaml(home: Path) -> str:
     """The ``dagster.yaml`` of an embedded instance in ``home``: telemetry off, Dagster's
     SQLite storage in the folder, its event log through
     :class:`~enrichment_assets.storage.dagster_events.PooledSqliteEventLogStorage` (same files
-    and schema as Dagster's own, reused connections; about 3x less CPU per event)."""
+    and schema as Dagster's own, reused connections)."""
     return (f"{EMBEDDED_DAGSTER_YAML_MARK}\n"
             "telemetry:\n  enabled: false\n"
             "event_log_storage:\n"

@@ -34,6 +34,9 @@ def home(tmp_path, monkeypatch):
 def test_embedded_home_uses_the_pooled_event_log(home):
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+        instance.add_dynamic_partitions("organizations", ["org-a", "org-b"])
+        assert instance.get_dynamic_partitions("organizations") == ["org-a", "org-b"]
+    assert (home / "history" / "runs.db").exists()  # where Dagster's own run storage keeps it
 
 
 def test_a_ranged_run_is_read_back_by_dagsters_own_sqlite_storage(home):

@@ -49,6 +49,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, sa.Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
+        self._tables: set[str] = set()
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -80,6 +81,23 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn:
                 with conn.begin():
                     yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        """Whether the index shard has ``table_name``; a table once found is remembered (Dagster
+        asks before writing many events, each time through a new engine and a schema query: 10%
+        of a many-partition run's samples). Tables are added by migrations, never dropped."""
+        if table_name in self._tables:
+            return True
+        # not through _connect: Dagster asks while it holds _db_lock (not reentrant)
+        with self._engine("index").connect() as conn:
+            found = bool(conn.dialect.has_table(conn, table_name))
+        if found:
+            self._tables.add(table_name)
+        return found
+
+    def upgrade(self) -> None:
+        super().upgrade()
+        self._tables.clear()
 
     def _dispose_engines(self) -> None:
         with self._engines_lock:
