@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -88,6 +89,7 @@ def run_cli(args: list[str], env: dict[str, str], timeout_s: float, log: Path | 
     """Run ``enrichment ARGS`` with ``env``; wall seconds, exit code, peak RSS (bytes, polled
     every 0.5 s over the process tree), timed_out. Killed (its process group) after ``timeout_s``."""
     out = open(log, "ab") if log else subprocess.DEVNULL
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen([ENRICHMENT, *args], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -105,10 +107,12 @@ def run_cli(args: list[str], env: dict[str, str], timeout_s: float, log: Path | 
             break
         time.sleep(0.5)
     wall = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if log:
         out.close()
-    return {"wall_s": round(wall, 3), "rc": proc.returncode, "peak_rss_mb": round(peak / 2**20, 1),
-            "timed_out": timed_out}
+    return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 1), "rc": proc.returncode,
+            "peak_rss_mb": round(peak / 2**20, 1), "timed_out": timed_out}
 
 
 def cli_env(home: Path, **settings: object) -> dict[str, str]:
@@ -373,7 +377,8 @@ def bench_petfinder(data: Path, sample_orgs: int | None, timeout_s: float, tmp: 
 def _row3(r: dict) -> str:
     pf = lambda ok: "PASS" if ok else "FAIL"  # noqa: E731
     lines = [f"3 PetFinder {r['organizations_done']}/{r['organizations_total']} orgs, {r['listings_done']}/"
-             f"{r['listings_total']} listings in {r['wall_s']:.0f} s{' TIMEOUT' if r['timed_out'] else ''}; whole set "
+             f"{r['listings_total']} listings in {r['wall_s']:.0f} s ({r.get('cpu_s', 0):.0f} s CPU)"
+             f"{' TIMEOUT' if r['timed_out'] else ''}; whole set "
              f"{'~' if r['wall_extrapolated'] else ''}{r['wall_s_whole_set']:.0f} s [{pf(r['pass_wall'])}]; "
              f"peak RSS {r['peak_rss_mb']:.0f} MB [{pf(r['pass_rss'])}]; load {r['load']}"]
     for step, ms in r["step_ms_per_listing"].items():

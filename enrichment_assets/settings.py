@@ -13,6 +13,7 @@ Invalid values raise ``pydantic.ValidationError`` naming the variable.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 import os
 import re
@@ -263,13 +264,36 @@ def dagster_home() -> Path:
     return get_settings().dagster_home_path
 
 
+#: First line of the ``dagster.yaml`` this package writes for an embedded (SQLite) instance;
+#: a file starting with it is rewritten when the folder moves or the content changes.
+EMBEDDED_DAGSTER_YAML_MARK = "# written by enrichment (settings.prepare_dagster_home); edits are replaced"
+#: What an embedded home's ``dagster.yaml`` held before the pooled event log storage.
+_LEGACY_EMBEDDED_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+
+
+def embedded_dagster_yaml(home: Path) -> str:
+    """The ``dagster.yaml`` of an embedded instance in ``home``: telemetry off, Dagster's
+    SQLite storage in the folder, its event log through
+    :class:`~enrichment_assets.storage.dagster_events.PooledSqliteEventLogStorage` (same files
+    and schema as Dagster's own, reused connections)."""
+    return (f"{EMBEDDED_DAGSTER_YAML_MARK}\n"
+            "telemetry:\n  enabled: false\n"
+            "event_log_storage:\n"
+            "  module: enrichment_assets.storage.dagster_events\n"
+            "  class: PooledSqliteEventLogStorage\n"
+            "  config:\n"
+            f"    base_dir: {json.dumps(str(home.resolve() / 'history' / 'runs'))}\n")
+
+
 def prepare_dagster_home() -> Path:
     """Create the Dagster instance folder with a ``dagster.yaml`` if missing; return it.
 
     With ``ENRICHMENT_DAGSTER_PG_URL`` set, the folder gets the project's top-level
     ``dagster.yaml`` (PostgreSQL storage, queued run coordinator, the model pool's limit,
-    run monitoring); otherwise a file that only turns telemetry off, so Dagster keeps its
-    default SQLite storage in the folder.
+    run monitoring); otherwise :func:`embedded_dagster_yaml` (Dagster's default SQLite
+    storage in the folder, telemetry off, the pooled event log). A file this package wrote
+    for an embedded home (or the telemetry-only file of earlier versions) is brought up to
+    date; any other existing file is left as it is.
     """
     settings = get_settings()
     home = settings.dagster_home_path
@@ -279,7 +303,12 @@ def prepare_dagster_home() -> Path:
         if settings.dagster_pg_url:
             config.write_text((PROJECT_ROOT / "dagster.yaml").read_text(encoding="utf-8"), encoding="utf-8")
         else:
-            config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+            config.write_text(embedded_dagster_yaml(home), encoding="utf-8")
+    elif not settings.dagster_pg_url:
+        text = config.read_text(encoding="utf-8")
+        wanted = embedded_dagster_yaml(home)
+        if text != wanted and (text == _LEGACY_EMBEDDED_DAGSTER_YAML or text.startswith(EMBEDDED_DAGSTER_YAML_MARK)):
+            config.write_text(wanted, encoding="utf-8")
     return home
 
 

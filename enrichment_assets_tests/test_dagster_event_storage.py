@@ -1,0 +1,72 @@
+"""The embedded home's Dagster event log: the pooled SQLite storage writes what Dagster's own
+SQLite storage reads (same files), and ``prepare_dagster_home`` configures it."""
+
+import dagster as dg
+import pytest
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log import SqliteEventLogStorage
+
+from enrichment_assets.settings import embedded_dagster_yaml, prepare_dagster_home
+from enrichment_assets.storage.dagster_events import PooledSqliteEventLogStorage
+
+parts = dg.StaticPartitionsDefinition(["a", "b", "c"])
+
+
+@dg.asset(partitions_def=parts, check_specs=[dg.AssetCheckSpec("ok", asset="thing", partitions_def=parts)])
+def thing(context: dg.AssetExecutionContext):
+    for key in context.partition_keys:
+        context.add_asset_metadata({"rows": len(key)}, partition_key=key)
+    yield dg.MaterializeResult()
+    yield dg.Output(None, output_name="thing_ok")  # as enrichment_assets.checks._stage does
+    for key in context.partition_keys:
+        yield dg.AssetCheckEvaluation(asset_key=dg.AssetKey("thing"), check_name="ok", passed=key != "b",
+                                      partition=key)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENRICHMENT_HOME", str(tmp_path))
+    monkeypatch.delenv("ENRICHMENT_DAGSTER_PG_URL", raising=False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return prepare_dagster_home()
+
+
+def test_embedded_home_uses_the_pooled_event_log(home):
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+        instance.add_dynamic_partitions("organizations", ["org-a", "org-b"])
+        assert instance.get_dynamic_partitions("organizations") == ["org-a", "org-b"]
+    assert (home / "history" / "runs.db").exists()  # where Dagster's own run storage keeps it
+
+
+def test_a_ranged_run_is_read_back_by_dagsters_own_sqlite_storage(home):
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        result = dg.materialize([thing], instance=instance,
+                                tags={"dagster/asset_partition_range_start": "a",
+                                      "dagster/asset_partition_range_end": "c"})
+        assert result.success
+        run_id = result.run_id
+    stock = SqliteEventLogStorage(str(home / "history" / "runs"))
+    try:
+        records = stock.fetch_materializations(dg.AssetKey("thing"), limit=10).records
+        assert sorted(r.partition_key for r in records) == ["a", "b", "c"]
+        assert {r.partition_key: r.asset_materialization.metadata["rows"].value for r in records} == {
+            "a": 1, "b": 1, "c": 1}
+        checks = stock.get_asset_check_execution_history(dg.AssetCheckKey(dg.AssetKey("thing"), "ok"), limit=10)
+        assert len(checks) == 3
+        assert {c.run_id for c in checks} == {run_id}
+        failed = [c for c in checks if c.status == AssetCheckExecutionRecordStatus.FAILED]
+        assert len(failed) == 1
+    finally:
+        stock.dispose()
+
+
+def test_generated_and_legacy_files_are_updated_a_hand_written_one_is_kept(home):
+    config = home / "dagster.yaml"
+    assert config.read_text() == embedded_dagster_yaml(home)
+    config.write_text("telemetry:\n  enabled: false\n")  # what earlier versions wrote
+    prepare_dagster_home()
+    assert config.read_text() == embedded_dagster_yaml(home)
+    config.write_text("telemetry:\n  enabled: true\n")
+    prepare_dagster_home()
+    assert config.read_text() == "telemetry:\n  enabled: true\n"
