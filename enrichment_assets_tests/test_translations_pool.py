@@ -187,3 +187,32 @@ def test_a_failed_attempt_keeps_the_good_stored_translation(engine, base) -> Non
     assert again[failing_org].statuses == {"ok": 3} and again[failing_org].written == 3
     assert json.dumps(sorted(_rows(engine)[k]["source_hash"] for k in good if k[0] == failing_org)) != json.dumps(
         sorted(good[k]["source_hash"] for k in good if k[0] == failing_org))
+
+
+def test_a_store_fault_of_one_organization_stops_only_its_share(engine, base, monkeypatch) -> None:
+    """An answer that cannot be stored for a reason of one organization (here a fault raised
+    while building its ledger rows) stops neither the pool nor the other organizations: their
+    answers are stored, then the stage fails naming that organization."""
+    from enrichment_assets.pipeline import translations as stage
+    from enrichment_assets.pipeline.calls import StoreFailures
+
+    orgs = base[1]
+    names = _names(engine, orgs)
+    broken = sorted(names)[2]
+    real = stage.ledger_row
+
+    def ledger_row(organization, *args, **kwargs):
+        if organization == broken:
+            raise ValueError("a fault only this organization's data reaches")
+        return real(organization, *args, **kwargs)
+
+    monkeypatch.setattr(stage, "ledger_row", ledger_row)
+    with pytest.raises(StoreFailures) as raised:
+        _translate(engine, orgs, CountingModel(latency_s=0.05), {org: load_prompt_config(org) for org in orgs})
+    assert set(raised.value.failures) == {broken} and raised.value.failures[broken][0] == 3
+    assert broken in str(raised.value) and "ValueError" in str(raised.value)
+    rows = _rows(engine)
+    assert not any(key[0] == broken for key in rows)
+    for org in set(names) - {broken}:
+        mine = [row for key, row in rows.items() if key[0] == org]
+        assert len(mine) == 3 and all(row["status"] == "ok" for row in mine), (org, mine)

@@ -56,6 +56,18 @@ class CallPlan(Generic[R]):
     finish: Callable[[], R]
 
 
+class StoreFailures(RuntimeError):
+    """Answers of some organizations of a pooled stage could not be stored (a fault of their
+    data or of the code, not of the database): ``failures`` maps organization -> (answers not
+    stored, the first exception). The other organizations' answers were stored."""
+
+    def __init__(self, task: str, failures: dict[str, tuple[int, BaseException]]):
+        self.failures = failures
+        super().__init__(f"{task}: answers of {len(failures)} organization(s) could not be stored: " + "; ".join(
+            f"{org}: {count} answer(s), first {type(exc).__name__}: {exc}"
+            for org, (count, exc) in sorted(failures.items())))
+
+
 def run_pooled(
     client: LLMClient,
     plans: Sequence[CallPlan[R]],
@@ -70,17 +82,36 @@ def run_pooled(
     that failed is stored as that organization's failure; the other organizations' calls go
     on). Returns organization -> ``finish()``, in ``plans`` order.
 
-    Raises what a plan's ``store`` raises (the calls not finished then are cancelled).
+    A ``store`` that raises stops only its organization's share: the other organizations'
+    answers are still stored as they arrive (and finished), then :class:`StoreFailures`
+    names the organizations whose answers were not stored. A database that refuses writes
+    (``OperationalError`` / ``InterfaceError``, after :func:`with_db_retry`'s patience)
+    stops the whole pool at once instead (the calls not finished are cancelled: no
+    organization's answers could be stored).
+
+    Raises:
+        StoreFailures: some organizations' answers could not be stored.
+        sqlalchemy.exc.OperationalError: the database refuses writes.
     """
     owners = [(plan, index) for plan in plans for index in range(len(plan.conversations))]
+    failures: dict[str, tuple[int, BaseException]] = {}
 
     def store(index: int, call: CallResult) -> None:
         plan, local = owners[index]
-        plan.store(local, call)
+        try:
+            plan.store(local, call)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one organization's fault stops only its share
+            count, first = failures.get(plan.organization, (0, exc))
+            failures[plan.organization] = (count + 1, first)
 
     run_structured_calls(client, [plan.conversations[i] for plan, i in owners], schema, task, on_progress,
                          on_result=store)
-    return {plan.organization: plan.finish() for plan in plans}
+    results = {plan.organization: plan.finish() for plan in plans if plan.organization not in failures}
+    if failures:
+        raise StoreFailures(task, failures)
+    return results
 
 
 def call_status(call: CallResult) -> str:
