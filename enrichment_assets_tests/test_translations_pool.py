@@ -216,3 +216,32 @@ def test_a_store_fault_of_one_organization_stops_only_its_share(engine, base, mo
     for org in set(names) - {broken}:
         mine = [row for key, row in rows.items() if key[0] == org]
         assert len(mine) == 3 and all(row["status"] == "ok" for row in mine), (org, mine)
+
+
+def test_no_answer_may_echo_the_prompt_of_any_organization_in_the_pool(engine, base) -> None:
+    """Organizations can have prompts of their own; an answer that repeats its own
+    organization's instruction line is caught although another organization's prompt
+    (without that line) comes first in the pool."""
+    orgs = base[1]
+    names = _names(engine, orgs)
+    own = sorted(names)[-1]
+    assert own != orgs[0]
+    line = "Never tell the adopter about the kennel's opening hours or its fees."
+    configs = {org: load_prompt_config(org) for org in orgs}
+    configs[own] = configs[own].model_copy(
+        update={"translation_prompt": configs[own].translation_prompt + "\n" + line + "\n"})
+
+    def echoing(body: dict) -> Reply:
+        reply = model_like_responder(body)
+        text = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        if parse_data_block(text, PROFILE_TAG)["name"] == names[own]:
+            answer = json.loads(reply.content)
+            answer["description"] += " " + line
+            reply.content = json.dumps(answer)
+        return reply
+
+    with StubLLMServer(responder=echoing) as server:
+        results = translate_organizations(engine, orgs, LLMClient(_settings(server.api_base, max_concurrency=16)),
+                                          configs)
+    assert "ok" not in results[own].statuses, results[own]
+    assert all(results[org].statuses == {"ok": 3} for org in names if org != own)

@@ -25,13 +25,15 @@ def run_structured_calls(
     task: str,
     on_progress: Callable[[int], None] | None = None,
     on_result: Callable[[int, CallResult], None] | None = None,
+    echo_markers: Sequence[str] | None = None,
 ) -> list[CallResult]:
     """Run one structured call per conversation concurrently (bounded by the client).
 
     ``on_result(index, result)`` runs in this thread as each call finishes (store the
     answer there: a crash then loses at most the calls in flight). Returns results in the
-    order of ``conversations``. Each answer is checked against the echo markers of the
-    prompts (delimiters and instruction lines).
+    order of ``conversations``. Each answer is checked against ``echo_markers`` (default:
+    the delimiters and instruction lines of the first conversation's prompt,
+    :func:`enrichment_assets.llm.prompts.echo_markers`).
     """
 
     def done(index: int, result: CallResult) -> None:
@@ -40,7 +42,7 @@ def run_structured_calls(
         if on_progress:
             on_progress(1)
 
-    return run_calls(client, conversations, schema, task, done)
+    return run_calls(client, conversations, schema, task, done, echo_markers=echo_markers)
 
 
 @dataclass
@@ -82,6 +84,9 @@ def run_pooled(
     that failed is stored as that organization's failure; the other organizations' calls go
     on). Returns organization -> ``finish()``, in ``plans`` order.
 
+    Every answer is checked against the echo markers of every plan's prompt (organizations
+    may have prompts of their own).
+
     A ``store`` that raises stops only its organization's share: the other organizations'
     answers are still stored as they arrive (and finished), then :class:`StoreFailures`
     names the organizations whose answers were not stored. A database that refuses writes
@@ -106,8 +111,13 @@ def run_pooled(
             count, first = failures.get(plan.organization, (0, exc))
             failures[plan.organization] = (count + 1, first)
 
+    from enrichment_assets.llm.prompts import echo_markers
+
+    # organizations can have prompts of their own: no answer may echo any of the pool's prompts
+    markers = tuple(dict.fromkeys(m for plan in plans if plan.conversations
+                                  for m in echo_markers(plan.conversations[0])))
     run_structured_calls(client, [plan.conversations[i] for plan, i in owners], schema, task, on_progress,
-                         on_result=store)
+                         on_result=store, echo_markers=markers or None)
     results = {plan.organization: plan.finish() for plan in plans if plan.organization not in failures}
     if failures:
         raise StoreFailures(task, failures)
