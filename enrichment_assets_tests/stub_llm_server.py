@@ -21,6 +21,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 
+class _StubHTTPServer(ThreadingHTTPServer):
+    """``ThreadingHTTPServer`` with a listen backlog for many clients at once: socketserver's
+    default of 5 drops the SYNs of a burst of new connections while the accept loop is busy
+    (a loaded machine), and the client retransmits them a second later: requests meant to be
+    concurrent arrived after the first ones were answered."""
+
+    request_queue_size = 256
+
+
 @dataclass
 class Reply:
     """One scripted reply: ``status`` with ``content`` as the assistant message (200) or an error body.
@@ -170,7 +179,7 @@ class StubLLMServer:
         """Listen (again) on the same port."""
         for _ in range(100):
             try:
-                self._server = ThreadingHTTPServer(("127.0.0.1", self._port), self._handler)
+                self._server = _StubHTTPServer(("127.0.0.1", self._port), self._handler)
                 break
             except OSError:
                 time.sleep(0.05)
