@@ -98,6 +98,8 @@ def run_pooled(
         StoreFailures: some organizations' answers could not be stored.
         sqlalchemy.exc.OperationalError: the database refuses writes.
     """
+    from enrichment_assets.llm.prompts import echo_markers
+
     owners = [(plan, index) for plan in plans for index in range(len(plan.conversations))]
     failures: dict[str, tuple[int, BaseException]] = {}
 
@@ -110,8 +112,6 @@ def run_pooled(
         except Exception as exc:  # noqa: BLE001 - one organization's fault stops only its share
             count, first = failures.get(plan.organization, (0, exc))
             failures[plan.organization] = (count + 1, first)
-
-    from enrichment_assets.llm.prompts import echo_markers
 
     # organizations can have prompts of their own: no answer may echo any of the pool's prompts
     markers = tuple(dict.fromkeys(m for plan in plans if plan.conversations

@@ -148,13 +148,6 @@ def _attempt_violation_rows(organization: str, external_id: str, found) -> list[
     return violation_rows(organization, external_id, ATTEMPT_TARGET, found)
 
 
-def _record_check(conn: sa.Connection, organization: str, listing: NormalizedListing, profile: dict[str, Any],
-                  found) -> None:
-    from enrichment_assets.pipeline.hallucination import record_profile_check
-
-    record_profile_check(conn, organization, listing, profile, found)
-
-
 def profile_organization(
     engine: sa.Engine,
     organization: str,
@@ -228,6 +221,7 @@ def plan_profiles(
 ) -> ProfilePlan:
     """Decide and store what needs no call for ``organization`` (as :func:`profile_organization`
     documents) and return the :class:`ProfilePlan` of the calls still to make."""
+    from enrichment_assets.pipeline.hallucination import record_profile_check  # imports this module
     from enrichment_assets.settings import get_settings
 
     patience_s = get_settings().db_write_retry_s
@@ -313,7 +307,7 @@ def plan_profiles(
             upsert(conn, llm_profiles, [row])
             if publish is not None:
                 upsert(conn, profile_versions, [publish])
-                _record_check(conn, organization, listing, data, found)
+                record_profile_check(conn, organization, listing, data, found)
             if status in ("ok", ProfileStatus.QUARANTINED.value):
                 conn.execute(sa.delete(violations).where(
                     violations.c.organization == organization, violations.c.external_id == listing.external_id,
