@@ -70,3 +70,31 @@ def test_generated_and_legacy_files_are_updated_a_hand_written_one_is_kept(home)
     config.write_text("telemetry:\n  enabled: true\n")
     prepare_dagster_home()
     assert config.read_text() == "telemetry:\n  enabled: true\n"
+
+
+def test_remembered_partition_keys_follow_changes_made_by_another_process(home):
+    """The pooled storage serves a definition's keys from memory while they are unchanged; keys
+    added or deleted through a second storage on the same files (as the daemon or a sensor
+    would, in another process) are seen at the next read, in insertion order."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        ours = instance.event_log_storage
+        ours.add_dynamic_partitions("organizations", ["org-c", "org-a"])
+        assert ours.get_dynamic_partitions("organizations") == ["org-c", "org-a"]
+        keys = ours.get_dynamic_partitions("organizations")
+        keys.append("changed-by-the-caller")
+        assert ours.get_dynamic_partitions("organizations") == ["org-c", "org-a"]
+        other = SqliteEventLogStorage(str(home / "history" / "runs"))
+        try:
+            other.add_dynamic_partitions("organizations", ["org-b"])
+            assert ours.get_dynamic_partitions("organizations") == ["org-c", "org-a", "org-b"]
+            other.delete_dynamic_partition("organizations", "org-a")
+            assert ours.get_dynamic_partitions("organizations") == ["org-c", "org-b"]
+            other.add_dynamic_partitions("other-definition", ["x"])
+            assert ours.get_dynamic_partitions("other-definition") == ["x"]
+            assert ours.get_dynamic_partitions("organizations") == ["org-c", "org-b"]
+        finally:
+            other.dispose()
+        ours.delete_dynamic_partition("organizations", "org-c")
+        ours.add_dynamic_partitions("organizations", ["org-d"])
+        assert instance.get_dynamic_partitions("organizations") == ["org-b", "org-d"]
+        assert ours.get_dynamic_partitions("empty") == []

@@ -20,6 +20,13 @@ production instance runs on PostgreSQL (``ENRICHMENT_DAGSTER_PG_URL``) and does 
 
 :func:`~enrichment_assets.settings.prepare_dagster_home` names this class in the embedded
 home's ``dagster.yaml``.
+
+It also remembers each dynamic partitions definition's keys. Every
+``context.add_asset_metadata(..., partition_key=...)`` of a ranged run makes Dagster resolve
+the run's partition range, which reads every key of the definition (``get_dynamic_partitions``,
+5,595 rows on the PetFinder train set, 6.3 ms through SQLAlchemy): 31% of the samples of
+``enrichment run`` on that set, growing with the square of the organizations. The remembered
+keys are served while the definition's ``(count, max(id))`` is unchanged (0.3 ms).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, sa.Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
         self._tables: set[str] = set()
+        self._partitions: dict[str, tuple[tuple[int, int], list[str]]] = {}
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -95,6 +103,39 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             self._tables.add(table_name)
         return found
 
+    def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
+        """The keys of a dynamic partitions definition in insertion order, as the base class
+        returns them, from memory while the definition's stamp ``(count(*), max(id))`` in the
+        index shard is what it was when they were read; any other change reads them again.
+        A key added or deleted by this storage clears the memory; one written by another
+        process (the daemon, a sensor) changes the count or the largest id, except for one
+        case: the key with the largest id deleted and exactly one key added before this
+        process asks again (SQLite reuses the largest rowid); its keys are then stale until
+        the next change. Returns a new list (callers may change it)."""
+        self._check_partitions_table()
+        with self.index_connection() as conn:
+            cursor = conn.connection.driver_connection.execute(
+                "SELECT count(*), coalesce(max(id), 0) FROM dynamic_partitions WHERE partitions_def_name = ?",
+                (partitions_def_name,))
+            stamp = tuple(cursor.fetchone())
+            cached = self._partitions.get(partitions_def_name)
+            if cached is not None and cached[0] == stamp:
+                return list(cached[1])
+            cursor = conn.connection.driver_connection.execute(
+                "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = ? ORDER BY id",
+                (partitions_def_name,))
+            keys = [row[0] for row in cursor.fetchall()]
+        self._partitions[partitions_def_name] = (stamp, keys)
+        return list(keys)
+
+    def add_dynamic_partitions(self, partitions_def_name: str, partition_keys) -> None:
+        self._partitions.pop(partitions_def_name, None)
+        super().add_dynamic_partitions(partitions_def_name, partition_keys)
+
+    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
+        self._partitions.pop(partitions_def_name, None)
+        super().delete_dynamic_partition(partitions_def_name, partition_key)
+
     def upgrade(self) -> None:
         super().upgrade()
         self._tables.clear()
@@ -105,6 +146,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 self._engines.popitem()[1].dispose()
 
     def wipe(self) -> None:
+        self._partitions.clear()
         self._dispose_engines()  # the run shard files are deleted; no connection may keep them open
         super().wipe()
 
