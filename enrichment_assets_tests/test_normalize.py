@@ -14,6 +14,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from enrichment_assets.domain.contract import ScrapeRecord
 from enrichment_assets.domain.models import NormalizedListing
@@ -579,3 +582,24 @@ def test_a_new_scrape_of_the_same_text_keeps_the_content_hash():
     later = normalize_record("o", payload(), scraped_at=datetime(2026, 2, 1, tzinfo=timezone.utc))
     assert first.scraped_on != later.scraped_on
     assert first.content_hash == later.content_hash
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=127)))
+def test_clean_text_skips_ftfy_only_where_ftfy_changes_nothing(text):
+    """``clean_text`` does not call ftfy on ASCII text without control characters (but tab and
+    line feed): the claim that saves it is that ftfy leaves such text as it is, which this
+    checks on ftfy itself, and that every other ASCII text still goes through ftfy."""
+    import ftfy
+
+    from enrichment_assets.domain.normalize import _FTFY_ASCII_RE
+
+    fixed = ftfy.fix_text(text, unescape_html=False)
+    if not _FTFY_ASCII_RE.search(text):
+        assert fixed == text
+    assert clean_text(text) == clean_text(fixed)
+
+
+def test_clean_text_still_repairs_what_ftfy_repairs():
+    assert clean_text("caf\u00c3\u00a9 Hund\x1b[31m rot\x00") == "café Hund rot"
+    assert clean_text("Zeile eins\rZeile zwei") == "Zeile eins\nZeile zwei"

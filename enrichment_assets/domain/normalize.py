@@ -154,6 +154,11 @@ _BIRTH_DATE_SENTINEL = date(1, 1, 1)
 _TAG_BREAK_RE = re.compile(r"<\s*(?:br|/p|p|/div|div|/li|li|/h\d)\b[^<>]*>", re.IGNORECASE)
 _TAG_RE = re.compile(r"<!--.*?-->|</?[a-zA-Z][^<>]*>", re.DOTALL)
 _SPACE_RE = re.compile(r"[^\S\n]+")
+#: What ftfy changes in ASCII text: control characters but tab and line feed (removed, or
+#: line breaks made ``\n``; terminal escapes start with ESC). Mojibake, curly quotes, wide
+#: forms and ligatures are never ASCII, so ASCII text without these is left as it is
+#: (ftfy cost a fifth of normalizing a PetFinder listing, mostly on short ASCII fields).
+_FTFY_ASCII_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _MANY_NEWLINES_RE = re.compile(r"\n{3,}")
 
 
@@ -179,7 +184,8 @@ def clean_text(text: str | None) -> str:
         return ""
     if not isinstance(text, str):
         text = str(text)
-    text = ftfy.fix_text(text, unescape_html=False)
+    if not text.isascii() or _FTFY_ASCII_RE.search(text):
+        text = ftfy.fix_text(text, unescape_html=False)
     text = html.unescape(text)
     text = _TAG_BREAK_RE.sub("\n", text)
     text = _TAG_RE.sub(" ", text)
@@ -210,7 +216,12 @@ def detect_language(text: str) -> str:
     py3langid state is left alone.
     """
     text = text or ""
-    if sum(ch.isalpha() for ch in text) < MIN_LANGUAGE_LETTERS:
+    letters = 0
+    for ch in text:  # stops at the threshold: a long text is not counted to its end
+        letters += ch.isalpha()
+        if letters >= MIN_LANGUAGE_LETTERS:
+            break
+    else:
         return "und"
     lang, confidence = _language_identifier().classify(text)
     if confidence < MIN_LANGUAGE_CONFIDENCE:
@@ -221,6 +232,7 @@ def detect_language(text: str) -> str:
 _WORD_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 
 
+@lru_cache(maxsize=8192)
 def _key(text: str) -> str:
     return re.sub(r"\s+", " ", clean_text(text).casefold()).strip(" .,;:!")
 
