@@ -570,3 +570,19 @@ def test_an_age_class_just_below_the_tolerance_is_a_mismatch() -> None:
     found = fired("structured_fact_mismatch", listing(age_months=45), profile(description=(
         "Rocky is a cheerful Beagle, about two years old, who loves long walks.")))
     assert found and found[0][1].startswith("age:")
+
+
+def test_a_name_kept_verbatim_does_not_decide_the_translations_language() -> None:
+    """A shelter that names a dog with a whole sentence in another script: the translation
+    keeps the name (it must), the rest is Spanish, so the language is Spanish; a
+    translation that is Chinese besides the name is still the wrong language."""
+    name = "快来看!这只小黄狗正在等待一个温暖的家"
+    lst = listing(name=name, language="zh", breed="Mixed Breed")
+    prof = profile(tagline=f"Meet {name}",
+                   description=f"{name} is a young dog looking for a home. Age: 3 months.")
+    spanish_tagline = f"Te presentamos a {name}"
+    spanish = f"{name} es una perrita joven que busca un hogar. Edad: 3 meses."
+    assert check_translation(lst, prof, "es", spanish_tagline, spanish, "es") == []
+    chinese = f"{name} 是一只正在寻找新家的小狗,她非常可爱,喜欢和人玩耍。年龄:3个月。"
+    assert [v.rule for v in check_translation(lst, prof, "es", spanish_tagline, chinese, "es")] == [
+        "translation_wrong_language"]

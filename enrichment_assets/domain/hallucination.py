@@ -1648,6 +1648,14 @@ def _real_name(name: str) -> str | None:
     return clean
 
 
+def _without_name(text: str, name: str | None) -> str:
+    """``text`` with every occurrence of ``name`` (case-insensitive) replaced by a space."""
+    clean = (name or "").strip()
+    if not clean:
+        return text
+    return re.sub(re.escape(clean), " ", text, flags=re.IGNORECASE)
+
+
 def check_translation(listing: NormalizedListing, profile: DogProfile, translated_language: str,
                       tagline: str, description: str, target_language: str) -> list[Violation]:
     """Violations of one translation (``tagline`` + ``description``) of ``profile``'s text.
@@ -1657,6 +1665,9 @@ def check_translation(listing: NormalizedListing, profile: DogProfile, translate
       description differs from ``target_language`` (base codes compared: "de-AT" = "de").
       Detection is skipped when it answers "und" (text too short or unclear); a close
       sibling of the target (:data:`CONFUSABLE_LANGUAGES`: Galician for Spanish) passes.
+      The listing's name is taken out of the text first: a translation must keep it as it
+      is, so it says nothing about the language (a PetFinder dog named with a whole Chinese
+      sentence made its correct Spanish translation "detected as zh").
     * ``translation_name_lost``: the listing has a real name (2+ letters, not a
       ``name_placeholders`` word), the profile's tagline or description contains it, and
       the translation does not (compared after :func:`fold`).
@@ -1676,7 +1687,7 @@ def check_translation(listing: NormalizedListing, profile: DogProfile, translate
                              f"declared language {translated_language!r}, target {target_language!r}",
                              ERROR))
     else:
-        detected = detect_language(text)
+        detected = detect_language(_without_name(text, listing.name))
         if detected not in ("und", target) and detected not in CONFUSABLE_LANGUAGES.get(target, ()):
             out.append(Violation("translation", "translation_wrong_language",
                                  f"text detected as {detected!r}, target {target_language!r}", ERROR))
