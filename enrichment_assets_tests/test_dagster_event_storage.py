@@ -98,3 +98,25 @@ def test_remembered_partition_keys_follow_changes_made_by_another_process(home):
         ours.add_dynamic_partitions("organizations", ["org-d"])
         assert instance.get_dynamic_partitions("organizations") == ["org-b", "org-d"]
         assert ours.get_dynamic_partitions("empty") == []
+
+
+def test_the_asset_row_holds_the_latest_materialization_across_runs_and_after_a_wipe(home):
+    """``asset_keys`` is updated in place (UPDATE first, INSERT only for a new asset):
+    Dagster's own storage reads the latest run's materialization as the asset's last one,
+    a wiped asset has none until it is materialized again."""
+    ranged = {"dagster/asset_partition_range_start": "a", "dagster/asset_partition_range_end": "c"}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        first = dg.materialize([thing], instance=instance, tags=ranged).run_id
+        second = dg.materialize([thing], instance=instance, tags=ranged).run_id
+        stock = SqliteEventLogStorage(str(home / "history" / "runs"))
+        try:
+            record = stock.get_asset_records([dg.AssetKey("thing")])[0]
+            assert record.asset_entry.last_materialization_record.run_id == second != first
+            instance.wipe_assets([dg.AssetKey("thing")])
+            assert stock.get_asset_records([dg.AssetKey("thing")]) == []
+            third = dg.materialize([thing], instance=instance, partition_key="b").run_id
+            record = stock.get_asset_records([dg.AssetKey("thing")])[0]
+            assert record.asset_entry.last_materialization_record.run_id == third
+            assert record.asset_entry.last_materialization_record.partition_key == "b"
+        finally:
+            stock.dispose()

@@ -27,6 +27,11 @@ the run's partition range, which reads every key of the definition (``get_dynami
 5,595 rows on the PetFinder train set, 6.3 ms through SQLAlchemy): 31% of the samples of
 ``enrichment run`` on that set, growing with the square of the organizations. The remembered
 keys are served while the definition's ``(count, max(id))`` is unchanged (0.3 ms).
+
+Two more per-event costs of the base class are cut: the ``asset_keys`` schema read for every
+asset event, and the INSERT that fails for every event of an asset that has a row before
+the UPDATE runs (together 3.4 -> 2.6 ms of CPU per partition of a ranged run that
+materializes one asset, December 2026).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.schema import AssetKeyTable
 from dagster._core.storage.sql import create_engine
 from dagster._serdes import ConfigurableClassData
 
@@ -58,6 +64,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines_lock = threading.Lock()
         self._tables: set[str] = set()
         self._partitions: dict[str, tuple[tuple[int, int], list[str]]] = {}
+        self._asset_key_columns: set[str] = set()
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -136,9 +143,42 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._partitions.pop(partitions_def_name, None)
         super().delete_dynamic_partition(partitions_def_name, partition_key)
 
+    def _has_asset_key_col_on_connection(self, conn: sa.Connection, column_name: str) -> bool:
+        """Whether the ``asset_keys`` table has ``column_name``; a column once found is
+        remembered. Dagster asks for every asset event it stores, each time by reading the
+        table's schema (``PRAGMA table_info``): 5% of a materialization's cost."""
+        if column_name in self._asset_key_columns:
+            return True
+        found = super()._has_asset_key_col_on_connection(conn, column_name)
+        if found:
+            self._asset_key_columns.add(column_name)
+        return found
+
+    def _store_asset_event(self, conn: sa.Connection, event, event_id: int) -> None:
+        """The asset's row in ``asset_keys`` updated with ``event`` (its latest event), as the
+        base class does, but trying the UPDATE first: the base tries an INSERT first, and
+        for every event of an asset that already has a row (all but its first) SQLite
+        raises an IntegrityError that SQLAlchemy wraps before the UPDATE runs. An INSERT
+        is made only when no row was updated (and if another process inserted the row in
+        between, the UPDATE is made again)."""
+        if not (event.dagster_event and event.dagster_event.asset_key):
+            return
+        values = self._get_asset_entry_values(event, event_id, self._has_asset_key_index_cols_on_connection(conn))
+        if not values:
+            return
+        key = event.dagster_event.asset_key.to_string()
+        update = AssetKeyTable.update().values(**values).where(AssetKeyTable.c.asset_key == key)
+        if conn.execute(update).rowcount:
+            return
+        try:  # as the base class: SQLite keeps the transaction after a constraint error
+            conn.execute(AssetKeyTable.insert().values(asset_key=key, **values))
+        except sa.exc.IntegrityError:
+            conn.execute(update)
+
     def upgrade(self) -> None:
         super().upgrade()
         self._tables.clear()
+        self._asset_key_columns.clear()
 
     def _dispose_engines(self) -> None:
         with self._engines_lock:
