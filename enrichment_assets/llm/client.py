@@ -1059,9 +1059,10 @@ def _gil_handed_back_often() -> Iterator[None]:
     holds the GIL while the call loop has the next request of the freed slot to send. Each
     time the call loop gives the GIL up around a syscall (a socket read or write, the
     executor LiteLLM hands every ``acompletion`` to) it waits up to one switch interval to get
-    it back from the busy thread. Measured with benchmark 1 at C=4 (stub latency 0.25 s, load
-    1.3-1.8): from an answer written to the next request's arrival on that connection took
-    15-17 ms with the default 5 ms interval, 11 ms with 0.5 ms."""
+    it back from the busy thread. Measured against benchmark 1's stub at C=4 (latency 0.25 s,
+    one organization of 320 listings, load 0.4-1.8): from an answer written to the next
+    request's arrival on that connection took 15.2-17.0 ms with the default 5 ms interval,
+    12.4-13.8 ms with 0.5 ms (0.1 ms: within the noise of that); see benchmarks/README.md."""
     with _SWITCH_LOCK:
         if _SWITCH_STATE["users"] == 0:
             _SWITCH_STATE["saved"] = sys.getswitchinterval()
