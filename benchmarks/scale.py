@@ -203,7 +203,9 @@ def no_translation_prompts(folder: Path) -> Path:
 def bench_throughput(cs: list[int], latency_s: float, rpm: int, many_orgs: int, seconds: float,
                      timeout_s: float, tmp: Path) -> list[dict]:
     from enrichment_assets.llm.prompts import LISTING_TAG
-    from enrichment_assets_tests.stub_llm_server import StubLLMServer, model_like_responder
+    from enrichment_assets_tests.stub_llm_server import (
+        StubLLMServer, model_like_responder, warm_model_like_responder,
+    )
 
     def responder(body):
         # the answer is computed (offline model, in this process) inside the latency: the
@@ -213,6 +215,7 @@ def bench_throughput(cs: list[int], latency_s: float, rpm: int, many_orgs: int, 
         reply.delay_s = max(0.0, latency_s - (time.perf_counter() - started))
         return reply
 
+    warm_model_like_responder()  # the offline model's cold start is the stub's, not L
     prompts = no_translation_prompts(tmp / "prompts-profiles-only")
     results = []
     for shape in ("one organization", f"{many_orgs} organizations of 1-3"):

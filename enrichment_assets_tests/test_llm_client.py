@@ -409,3 +409,18 @@ def test_litellm_http_handler_setting_bypasses_the_openai_sdk_and_keeps_what_we_
     assert result.model_used == "stub-model-7", "the model that answered is still recorded"
     assert (result.input_tokens, result.output_tokens) == (120, 30), "tokens of the answer (a 429 has none)"
     assert result.cost_usd == pytest.approx(120 * 1e-6 + 30 * 2e-6) == pytest.approx(through_sdk.cost_usd)
+
+
+def test_answers_are_handled_with_a_short_switch_interval_then_it_is_restored() -> None:
+    import sys
+
+    from enrichment_assets.llm.client import ANSWER_SWITCH_INTERVAL_S
+
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+    with StubLLMServer(default=Reply(GOOD)) as server:
+        results = run_calls(_client(server), [[{"role": "user", "content": f"s{i}"}] for i in range(3)], Answer,
+                            "translation", on_result=lambda _i, _r: seen.append(sys.getswitchinterval()))
+    assert [r.ok for r in results] == [True, True, True]
+    assert len(seen) == 3 and all(v <= ANSWER_SWITCH_INTERVAL_S for v in seen)
+    assert sys.getswitchinterval() == before
