@@ -260,14 +260,20 @@ def bench_throughput(cs: list[int], latency_s: float, rpm: int, many_orgs: int, 
             first = min((r["at"] for r in profile), default=None)
             last = answered[-1] if answered and not run["timed_out"] else killed_at
             ok_calls = len(answered)
-            rate = ok_calls / (last - first) if first is not None and last > first else 0.0
+            end_to_end = ok_calls / (last - first) if first is not None and last > first else 0.0
+            to_monotonic = time.monotonic() - time.time()
+            steps = [(a + to_monotonic, b + to_monotonic) for a, b in step_intervals(home / "dagster", "llm_profiles")]
+            in_stage = stage_seconds([r["at"] for r in profile], answered, steps)
+            rate = ok_calls / in_stage if in_stage > 0 and not run["timed_out"] else end_to_end
             failed = counts["eligible"] - counts["ok"]
             results.append({
                 "benchmark": 1, "shape": shape, "concurrency": c, "latency_s": latency_s, "rpm": rpm,
                 "organizations": len(sizes), "listings": listings, "eligible": counts["eligible"],
                 "ok": counts["ok"], "failed_listings": failed, "profile_requests": len(profile),
                 "answers": ok_calls, "answers_429": rejected, "busiest_60s": busiest,
-                "profiles_per_s": round(rate, 3), "bound_per_s": round(bound, 3),
+                "profiles_per_s": round(rate, 3), "bound_per_s": round(bound, 3), "runs": len(steps),
+                "end_to_end_per_s": round(end_to_end, 3), "stage_s": round(in_stage, 2),
+                "outside_stage_s": round((last - first) - in_stage, 2) if first is not None else None,
                 "share_of_bound": round(rate / bound, 3),
                 "stub_service_s": round(service, 4) if service else None,
                 "share_of_stub_bound": round(rate / min(c / service, rpm / 60), 3) if service else None,
@@ -282,7 +288,8 @@ def _row1(r: dict) -> str:
     return (f"1 {r['shape']:<26} C={r['concurrency']:<3} {r['profiles_per_s']:8.2f}/s of bound "
             f"{r['bound_per_s']:6.2f} ({r['share_of_bound']:.0%}; stub answered in "
             f"{(r['stub_service_s'] or 0) * 1000:.0f} ms: {(r['share_of_stub_bound'] or 0):.0%} of C/that), "
-            f"failed {r['failed_listings']}, 429s "
+            f"{r.get('runs', 1)} run(s), end to end {r.get('end_to_end_per_s', 0):.2f}/s "
+            f"({r.get('outside_stage_s') or 0:.1f} s between profile steps), failed {r['failed_listings']}, 429s "
             f"{r['answers_429']}, wall {r['wall_s']:.0f} s{' TIMEOUT' if r['timed_out'] else ''} "
             f"[{'PASS' if r['pass'] else 'FAIL'}] load {r['load']}")
 
@@ -332,6 +339,34 @@ def _row2(r: dict) -> str:
 
 #: Steps that call the model (their checks, ``<asset>_<check>`` steps when separate, do not).
 MODEL_STEPS = ("llm_profiles", "translations")
+
+
+def step_intervals(dagster_home: Path, step_key: str) -> list[tuple[float, float]]:
+    """(start, end) wall-clock seconds (``time.time``) of ``step_key`` in every run of the
+    instance, in start order."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(dagster_home))
+    try:
+        return sorted((stat.start_time, stat.end_time) for run in instance.get_runs()
+                      for stat in instance.get_run_step_stats(run.run_id)
+                      if stat.step_key == step_key and stat.start_time and stat.end_time)
+    finally:
+        instance.dispose()
+
+
+def stage_seconds(arrivals: list[float], answers: list[float], intervals: list[tuple[float, float]]) -> float:
+    """Seconds the profile stage ran with requests to make: for each step interval (same clock
+    as ``arrivals``/``answers``), its first request's arrival to its last answer, summed.
+    A run's other stages and the next run's start (no profile step running) are left out;
+    any pause inside a profile step is counted."""
+    total = 0.0
+    for start, end in intervals:
+        inside = [a for a in arrivals if start <= a <= end]
+        done = [a for a in answers if start <= a <= end]
+        if inside and done:
+            total += max(done) - min(inside)
+    return total
 
 
 def step_ms(dagster_home: Path) -> dict[str, float]:
