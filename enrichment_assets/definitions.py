@@ -11,6 +11,7 @@ from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.landing import LandingResource
 from enrichment_assets.resources.llm import LLMResource
 from enrichment_assets.resources.thresholds import CheckThresholds
+from enrichment_assets.settings import apply_dagster_event_batching
 
 
 def with_settings_metadata(assets: list) -> list:
@@ -30,6 +31,8 @@ def default_resources() -> dict:
     return {"database": DatabaseResource(), "llm": LLMResource(), "landing": LandingResource(),
             "thresholds": CheckThresholds()}
 
+
+apply_dagster_event_batching()
 
 defs = dg.Definitions(
     assets=with_settings_metadata(all_assets),

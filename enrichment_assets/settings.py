@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     min_success_rate: float = Field(default=0.95, ge=0, le=1, description="`profiles_success_rate` warns below this share of ok profiles")
     success_rate_floor: float = Field(default=0.5, ge=0, le=1, description="`profiles_success_rate` is an ERROR, and `enrichment run` exits non-zero, below this share of eligible listings with an ok profile")
     max_partitions_per_run: int = Field(default=200, ge=1, description="organization partitions one Dagster run carries at most (the assets' `BackfillPolicy.multi_run`; `enrichment run` splits its selection into runs of this size, `new_scrape_sensor` and `weekly_reprofile_schedule` request ranged runs of at most this many). 200 keeps a run's event log write (about 20 events per organization) and its in-memory state small while the per-run overhead (about 2.5 s) stays under 15 ms per organization")
+    dagster_event_batch_size: int = Field(default=200, ge=0, validation_alias=AliasChoices("DAGSTER_EVENT_BATCH_SIZE"), description="Dagster's own `DAGSTER_EVENT_BATCH_SIZE`, set for every process that loads the definitions: a ranged run's materializations and planned events are stored in batches of this many (the embedded event log writes a batch with one transaction per shard: 1.9 -> 1.2 ms per partition of a step); 0 stores them one by one")
     run_lock_wait_s: float = Field(default=0.0, ge=0, description="how long `enrichment run` waits for another run on the same home to finish (0: stop at once with a message)")
     db_write_retry_s: float = Field(default=60.0, ge=0, description="how long storing a paid answer is retried while the database refuses connections")
     max_cost_per_profile_usd: float = Field(default=0.01, ge=0, description="`profiles_cost` warns above this mean cost per profile")
@@ -285,6 +286,15 @@ def embedded_dagster_yaml(home: Path) -> str:
             f"    base_dir: {json.dumps(str(home.resolve() / 'history' / 'runs'))}\n")
 
 
+def apply_dagster_event_batching() -> int:
+    """Set ``DAGSTER_EVENT_BATCH_SIZE`` (read by Dagster at every event) to the setting of the
+    same name (default 200) in this process; returns it. Called when the definitions load (the
+    CLI, the code server and every run worker import them) and by :func:`prepare_dagster_home`."""
+    size = get_settings().dagster_event_batch_size
+    os.environ["DAGSTER_EVENT_BATCH_SIZE"] = str(size)
+    return size
+
+
 def prepare_dagster_home() -> Path:
     """Create the Dagster instance folder with a ``dagster.yaml`` if missing; return it.
 
@@ -296,6 +306,7 @@ def prepare_dagster_home() -> Path:
     date; any other existing file is left as it is.
     """
     settings = get_settings()
+    apply_dagster_event_batching()
     home = settings.dagster_home_path
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"

@@ -120,3 +120,48 @@ def test_the_asset_row_holds_the_latest_materialization_across_runs_and_after_a_
             assert record.asset_entry.last_materialization_record.partition_key == "b"
         finally:
             stock.dispose()
+
+
+def test_a_ranged_outputs_materializations_are_stored_as_one_batch(home, monkeypatch):
+    """With ``DAGSTER_EVENT_BATCH_SIZE`` (set from the settings when the home is prepared),
+    Dagster hands the storage a ranged output's materializations (and a run's planned events)
+    as batches; the pooled storage writes each batch in one transaction per shard, and
+    Dagster's own storage reads every partition's materialization back."""
+    import os
+
+    assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "200"  # prepare_dagster_home applied the default
+    batches: list[list[str]] = []
+    original = PooledSqliteEventLogStorage.store_event_batch
+
+    def spy(self, events):
+        batches.append([e.dagster_event_type.value for e in events])
+        original(self, events)
+
+    monkeypatch.setattr(PooledSqliteEventLogStorage, "store_event_batch", spy)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        result = dg.materialize([thing], instance=instance,
+                                tags={"dagster/asset_partition_range_start": "a",
+                                      "dagster/asset_partition_range_end": "c"})
+        assert result.success
+    assert ["ASSET_MATERIALIZATION"] * 3 in batches
+    assert ["ASSET_MATERIALIZATION_PLANNED"] * 3 + ["ASSET_CHECK_EVALUATION_PLANNED"] in batches
+    stored = []
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for record in instance.get_records_for_run(result.run_id, limit=1000).records:
+            event = record.event_log_entry.dagster_event
+            if event is not None and event.event_type_value.startswith(("ASSET_MATERIALIZATION", "ASSET_CHECK")):
+                stored.append((event.event_type_value, event.partition))
+    planned = [p for t, p in stored if t == "ASSET_MATERIALIZATION_PLANNED"]
+    assert sorted(planned) == ["a", "b", "c"]
+    assert [t for t, _ in stored].index("ASSET_CHECK_EVALUATION_PLANNED") > max(
+        i for i, (t, _) in enumerate(stored) if t == "ASSET_MATERIALIZATION_PLANNED")  # order kept
+    stock = SqliteEventLogStorage(str(home / "history" / "runs"))
+    try:
+        records = stock.fetch_materializations(dg.AssetKey("thing"), limit=10).records
+        assert sorted(r.partition_key for r in records) == ["a", "b", "c"]
+        assert all(r.asset_materialization.metadata["rows"].value == 1 for r in records)
+        latest = stock.get_asset_records([dg.AssetKey("thing")])[0].asset_entry.last_materialization_record
+        assert latest.run_id == result.run_id
+        assert latest.storage_id == max(r.storage_id for r in records)
+    finally:
+        stock.dispose()

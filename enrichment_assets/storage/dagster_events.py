@@ -42,6 +42,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 import sqlalchemy as sa
+from dagster._core.events import ASSET_EVENTS
 from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.event_log.schema import AssetKeyTable
 from dagster._core.storage.sql import create_engine
@@ -96,6 +97,42 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn:
                 with conn.begin():
                     yield conn
+
+    def store_event_batch(self, events) -> None:
+        """Store ``events`` in their order. What Dagster batches (a ranged output's
+        materializations, a run's planned events; only with ``DAGSTER_EVENT_BATCH_SIZE``
+        set, see :func:`~enrichment_assets.settings.apply_dagster_event_batching`): each
+        stretch of consecutive asset events of one run is written with one transaction per
+        shard (the run's and the index), the same rows as the base class's ``store_event``;
+        any other event on its own. (The base class stores a batch one event at a time.)"""
+        stretch: list = []
+        for event in events:
+            if event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS and (
+                    not stretch or stretch[0].run_id == event.run_id):
+                stretch.append(event)
+                continue
+            self._store_asset_events(stretch)
+            stretch = []
+            if event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS:
+                stretch.append(event)
+            else:
+                self.store_event(event)
+        self._store_asset_events(stretch)
+
+    def _store_asset_events(self, events: list) -> None:
+        if len(events) < 2:
+            for event in events:
+                self.store_event(event)
+            return
+        inserts = [self.prepare_insert_event(event) for event in events]
+        with self.run_connection(events[0].run_id) as conn:
+            for insert in inserts:
+                conn.execute(insert)
+        with self.index_transaction() as conn:
+            ids = [conn.execute(insert).inserted_primary_key[0] for insert in inserts]
+            self._store_asset_event_tags(conn, events, ids)
+            for event, event_id in zip(events, ids):
+                self._store_asset_event(conn, event, event_id)
 
     def has_table(self, table_name: str) -> bool:
         """Whether the index shard has ``table_name``; a table once found is remembered (Dagster
