@@ -31,7 +31,11 @@ keys are served while the definition's ``(count, max(id))`` is unchanged (0.3 ms
 Two more per-event costs of the base class are cut: the ``asset_keys`` schema read for every
 asset event, and the INSERT that fails for every event of an asset that has a row before
 the UPDATE runs (together 3.4 -> 2.6 ms of CPU per partition of a ranged run that
-materializes one asset, December 2026).
+materializes one asset, December 2026). And it writes a batch of asset events (Dagster
+hands over a ranged output's materializations and a run's planned events as batches once
+``DAGSTER_EVENT_BATCH_SIZE`` is set, which the settings do) with one transaction per shard,
+where the base class stores them one by one: 1.9 -> 1.2 ms of step time per partition.
+(dagster-postgres has its own batch write, so the setting helps a PostgreSQL instance too.)
 """
 
 from __future__ import annotations
