@@ -41,6 +41,7 @@ where the base class stores them one by one: 1.9 -> 1.2 ms of step time per part
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -109,25 +110,18 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         stretch of consecutive asset events of one run is written with one transaction per
         shard (the run's and the index), the same rows as the base class's ``store_event``;
         any other event on its own. (The base class stores a batch one event at a time.)"""
-        stretch: list = []
-        for event in events:
-            if event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS and (
-                    not stretch or stretch[0].run_id == event.run_id):
-                stretch.append(event)
-                continue
-            self._store_asset_events(stretch)
-            stretch = []
-            if event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS:
-                stretch.append(event)
+        def asset_event(event) -> bool:
+            return event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS
+
+        for (is_asset, _), group in itertools.groupby(events, key=lambda e: (asset_event(e), e.run_id)):
+            group = list(group)
+            if is_asset and len(group) > 1:
+                self._store_asset_events(group)
             else:
-                self.store_event(event)
-        self._store_asset_events(stretch)
+                for event in group:
+                    self.store_event(event)
 
     def _store_asset_events(self, events: list) -> None:
-        if len(events) < 2:
-            for event in events:
-                self.store_event(event)
-            return
         inserts = [self.prepare_insert_event(event) for event in events]
         with self.run_connection(events[0].run_id) as conn:
             for insert in inserts:
@@ -162,6 +156,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         the next change. Returns a new list (callers may change it)."""
         self._check_partitions_table()
         with self.index_connection() as conn:
+            # sqlite3's cursor directly: these run for every add_asset_metadata of a run, and
+            # SQLAlchemy's result rows cost 3x the query (5.3 vs 2.0 ms for 5,595 keys)
             cursor = conn.connection.driver_connection.execute(
                 "SELECT count(*), coalesce(max(id), 0) FROM dynamic_partitions WHERE partitions_def_name = ?",
                 (partitions_def_name,))
