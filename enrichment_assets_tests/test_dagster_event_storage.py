@@ -18,9 +18,13 @@ def thing(context: dg.AssetExecutionContext):
         context.add_asset_metadata({"rows": len(key)}, partition_key=key)
     yield dg.MaterializeResult()
     yield dg.Output(None, output_name="thing_ok")  # as enrichment_assets.checks._stage does
+    from enrichment_assets.assets import raw_records  # noqa: F401  (the package's import order)
+    from enrichment_assets.checks._stage import latest_materializations
+
+    targets = latest_materializations(context.instance, "thing", context.partition_keys)
     for key in context.partition_keys:
         yield dg.AssetCheckEvaluation(asset_key=dg.AssetKey("thing"), check_name="ok", passed=key != "b",
-                                      partition=key)
+                                      partition=key, target_materialization_data=targets.get(key))
 
 
 @pytest.fixture
@@ -165,3 +169,69 @@ def test_a_ranged_outputs_materializations_are_stored_as_one_batch(home, monkeyp
         assert latest.storage_id == max(r.storage_id for r in records)
     finally:
         stock.dispose()
+
+
+def _check_rows(index_db):
+    import sqlite3
+
+    with sqlite3.connect(index_db) as db:
+        return db.execute("SELECT asset_key, check_name, partition, run_id, execution_status, evaluation_event, "
+                          "evaluation_event_storage_id, materialization_event_storage_id "
+                          "FROM asset_check_executions ORDER BY partition").fetchall()
+
+
+def test_check_executions_are_the_rows_dagsters_own_storage_writes(tmp_path, home):
+    """The same ranged run on the pooled storage and on Dagster's stock SQLite storage leaves
+    the same ``asset_check_executions`` rows (status, partition, the stored evaluation event
+    and the materialization it targets), whose evaluation event ids point at the stored
+    evaluations: what the UI's per-partition check status reads."""
+    import sqlite3
+
+    from dagster._serdes import deserialize_value
+
+    ranged = {"dagster/asset_partition_range_start": "a", "dagster/asset_partition_range_end": "c"}
+    stock_home = tmp_path / "stock"
+    stock_home.mkdir()
+    (stock_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    rows = {}
+    for name, where in (("pooled", home), ("stock", stock_home)):
+        with dg.DagsterInstance.from_config(str(where)) as instance:
+            assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage) == (name == "pooled")
+            run_id = dg.materialize([thing], instance=instance, tags=ranged).run_id
+            materializations = {r.partition_key: r.storage_id for r in instance.fetch_materializations(
+                dg.AssetKey("thing"), limit=10).records}
+            evaluations = {r.event_log_entry.dagster_event.event_specific_data.partition: r.event_log_entry
+                           for r in instance.get_records_for_run(run_id).records
+                           if r.event_log_entry.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+        index_db = where / "history" / "runs" / "index.db"
+        found = _check_rows(index_db)
+        with sqlite3.connect(index_db) as db:  # the evaluations mirrored in the index shard
+            mirrored = dict(db.execute("SELECT id, event FROM event_logs WHERE dagster_event_type = ?",
+                                       ("ASSET_CHECK_EVALUATION",)).fetchall())
+        assert [r[3] for r in found] == [run_id] * 3
+        for row in found:
+            stored = deserialize_value(row[5])
+            assert stored.dagster_event.event_specific_data == evaluations[row[2]].dagster_event.event_specific_data
+            assert deserialize_value(mirrored[row[6]]).dagster_event.event_specific_data.partition == row[2]
+        rows[name] = [(r[0], r[1], r[2], r[4], r[7] is not None and r[7] == materializations[r[2]]) for r in found]
+    assert rows["pooled"] == rows["stock"]
+    assert rows["pooled"] == [('["thing"]', "ok", "a", "SUCCEEDED", True), ('["thing"]', "ok", "b", "FAILED", True),
+                              ('["thing"]', "ok", "c", "SUCCEEDED", True)]
+
+
+def test_an_evaluation_without_a_planned_row_is_inserted(tmp_path, home):
+    """An evaluation whose run planned nothing on this instance (a step launcher's external
+    instance) gets its own execution row, as in Dagster's storage, instead of updating none."""
+    ranged = {"dagster/asset_partition_range_start": "a", "dagster/asset_partition_range_end": "c"}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run_id = dg.materialize([thing], instance=instance, tags=ranged).run_id
+        evaluation = next(r.event_log_entry for r in instance.get_records_for_run(run_id).records
+                          if r.event_log_entry.dagster_event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    other = PooledSqliteEventLogStorage(str(tmp_path / "other"))
+    try:
+        other.store_event(evaluation)
+        history = other.get_asset_check_execution_history(dg.AssetCheckKey(dg.AssetKey("thing"), "ok"), limit=10)
+        assert [(h.run_id, h.status, h.event.dagster_event.event_specific_data.partition) for h in history] == [
+            (run_id, AssetCheckExecutionRecordStatus.SUCCEEDED, "a")]
+    finally:
+        other.dispose()

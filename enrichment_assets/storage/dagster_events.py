@@ -47,11 +47,12 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 import sqlalchemy as sa
-from dagster._core.events import ASSET_EVENTS
+from dagster._core.events import ASSET_EVENTS, DagsterEventType
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log import SqliteEventLogStorage
-from dagster._core.storage.event_log.schema import AssetKeyTable
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, AssetKeyTable, SqlEventLogStorageTable
 from dagster._core.storage.sql import create_engine
-from dagster._serdes import ConfigurableClassData
+from dagster._serdes import ConfigurableClassData, serialize_value
 
 #: SQLite's busy timeout Dagster's storage uses (seconds).
 BUSY_TIMEOUT_S = 30
@@ -131,6 +132,58 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             self._store_asset_event_tags(conn, events, ids)
             for event, event_id in zip(events, ids):
                 self._store_asset_event(conn, event, event_id)
+
+    def store_event(self, event) -> None:
+        """As the base class; an asset check evaluation of a run is stored by
+        :meth:`_store_check_evaluation` (the same rows, fewer statements)."""
+        if (event.is_dagster_event and event.dagster_event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+                and event.run_id):
+            self._store_check_evaluation(event)
+        else:
+            super().store_event(event)
+
+    def _store_check_evaluation(self, event) -> None:
+        """The rows the base class writes for an asset check evaluation of a run: the event in
+        the run's shard and in the index, and the check's execution row that the run's planned
+        event created, updated with the result. The base class serializes the event twice,
+        builds three statements and commits the index twice (three transactions, ~1.5 ms of a
+        step's time per evaluation: a many-partition run evaluates eleven checks per
+        organization). Here the event is serialized once, the statements are prebuilt with
+        bound parameters, and the index rows are written in one transaction. With no planned
+        row (a step launcher's external instance) the base class's insert is used."""
+        row = self._event_to_row(event)
+        evaluation = event.dagster_event.event_specific_data
+        target = evaluation.target_materialization_data
+        with self.run_connection(event.run_id) as conn:
+            conn.execute(SqlEventLogStorageTable.insert(), row)
+        with self.index_transaction() as conn:
+            event_id = conn.execute(SqlEventLogStorageTable.insert(), row).inserted_primary_key[0]
+            updated = conn.execute(_CHECK_UPDATE_NULL if evaluation.partition is None else _CHECK_UPDATE, {
+                "k_asset_key": evaluation.asset_key.to_string(), "k_check_name": evaluation.check_name,
+                "k_run_id": event.run_id, "k_partition": evaluation.partition,
+                "execution_status": (AssetCheckExecutionRecordStatus.SUCCEEDED.value if evaluation.passed
+                                     else AssetCheckExecutionRecordStatus.FAILED.value),
+                "evaluation_event": row["event"], "evaluation_event_timestamp": row["timestamp"],
+                "evaluation_event_storage_id": event_id,
+                "materialization_event_storage_id": target.storage_id if target else None,
+            }).rowcount
+        if updated != 1:  # no planned row (or, as the base class raises for, several)
+            self._update_asset_check_evaluation(event, event_id)
+
+    def _store_asset_check_evaluation_planned(self, event, event_id: int | None) -> None:
+        """One PLANNED execution row per partition of the planned event, as the base class
+        writes them, with the event serialized once: the base class serializes the whole
+        event (which holds the run's partition subset) again for every partition, quadratic
+        in the partitions of a run (6.8 s of a 1,000-organization run, py-spy)."""
+        planned = event.dagster_event.event_specific_data
+        keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
+        common = {"asset_key": planned.asset_key.to_string(), "check_name": planned.check_name,
+                  "run_id": event.run_id, "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
+                  "evaluation_event": serialize_value(event),
+                  "evaluation_event_timestamp": self._event_insert_timestamp(event),
+                  "evaluation_event_storage_id": event_id}
+        with self.index_connection() as conn:
+            conn.execute(AssetCheckExecutionsTable.insert(), [{**common, "partition": key} for key in keys])
 
     def has_table(self, table_name: str) -> bool:
         """Whether the index shard has ``table_name``; a table once found is remembered (Dagster
@@ -230,6 +283,24 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def dispose(self) -> None:
         super().dispose()
         self._dispose_engines()
+
+
+def _check_update(partition_clause) -> sa.Update:
+    """The UPDATE of a run's planned check execution row (``asset_key, check_name, run_id,
+    partition``, the key of ``idx_asset_check_executions_unique``) that the base class's
+    ``_update_asset_check_evaluation`` builds per event, with bound parameters."""
+    table = AssetCheckExecutionsTable
+    return table.update().where(
+        table.c.asset_key == sa.bindparam("k_asset_key"), table.c.check_name == sa.bindparam("k_check_name"),
+        table.c.run_id == sa.bindparam("k_run_id"), partition_clause,
+    ).values(execution_status=sa.bindparam("execution_status"), evaluation_event=sa.bindparam("evaluation_event"),
+             evaluation_event_timestamp=sa.bindparam("evaluation_event_timestamp"),
+             evaluation_event_storage_id=sa.bindparam("evaluation_event_storage_id"),
+             materialization_event_storage_id=sa.bindparam("materialization_event_storage_id"))
+
+
+_CHECK_UPDATE = _check_update(AssetCheckExecutionsTable.c.partition == sa.bindparam("k_partition"))
+_CHECK_UPDATE_NULL = _check_update(AssetCheckExecutionsTable.c.partition.is_(None))
 
 
 def _set_synchronous_normal(dbapi_connection, _record) -> None:
