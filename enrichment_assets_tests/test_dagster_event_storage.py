@@ -89,9 +89,12 @@ def test_remembered_partition_keys_follow_changes_made_by_another_process(home):
         assert ours.get_dynamic_partitions("organizations") == ["org-c", "org-a"]
         other = SqliteEventLogStorage(str(home / "history" / "runs"))
         try:
+            assert not ours.has_dynamic_partition("organizations", "org-b")
             other.add_dynamic_partitions("organizations", ["org-b"])
+            assert ours.has_dynamic_partition("organizations", "org-b")
             assert ours.get_dynamic_partitions("organizations") == ["org-c", "org-a", "org-b"]
             other.delete_dynamic_partition("organizations", "org-a")
+            assert not ours.has_dynamic_partition("organizations", "org-a")
             assert ours.get_dynamic_partitions("organizations") == ["org-c", "org-b"]
             other.add_dynamic_partitions("other-definition", ["x"])
             assert ours.get_dynamic_partitions("other-definition") == ["x"]
@@ -101,6 +104,7 @@ def test_remembered_partition_keys_follow_changes_made_by_another_process(home):
         ours.delete_dynamic_partition("organizations", "org-c")
         ours.add_dynamic_partitions("organizations", ["org-d"])
         assert instance.get_dynamic_partitions("organizations") == ["org-b", "org-d"]
+        assert [instance.has_dynamic_partition("organizations", k) for k in ("org-c", "org-d")] == [False, True]
         assert ours.get_dynamic_partitions("empty") == []
 
 

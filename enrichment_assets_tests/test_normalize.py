@@ -420,6 +420,29 @@ def test_language_on_written_examples():
                            "Zuhause mit Garten.") == "de"
 
 
+def test_language_detector_answers_as_py3langid_itself():
+    """The detector's row-major copy of py3langid's table changes nothing: every language and
+    confidence is what py3langid restricted to the same labels gives (own texts, and every
+    real PetFinder description when the shared data is there)."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from enrichment_assets.domain.normalize import _language_identifier
+
+    reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    reference.set_languages([lang for lang in reference.labels if len(lang) == 2])
+    texts = ["Bella ist eine verspielte Hündin, kastriert, geimpft und mit Katzen verträglich.",
+             "Bella is a playful girl, spayed and vaccinated, who has lived with cats.",
+             "Bella es una perrita juguetona, esterilizada y vacunada, que convive con gatos.",
+             "Bella est une chienne joueuse, stérilisée et vaccinée, qui a vécu avec des chats.",
+             "Bella seekor anjing betina yang suka bermain, sudah dimandulkan dan divaksin.",
+             "贝拉是一只活泼的母狗，已绝育，已接种疫苗，和猫相处融洽。", "Woof", ""]
+    if PETFINDER_CSV.exists():
+        pd = pytest.importorskip("pandas")
+        texts += pd.read_csv(PETFINDER_CSV)["Description"].dropna().tolist()[:3000]
+    ours = _language_identifier()
+    assert [ours.classify(t) for t in texts] == [reference.classify(t) for t in texts]
+
+
 def _english_like(text: str) -> bool:
     words = re.findall(r"[a-z]+", text.lower())
     function = {"the", "and", "is", "to", "a", "he", "she", "for", "with", "of"}

@@ -204,6 +204,12 @@ def _language_identifier() -> Any:
     # py3langid 0.4 also knows ISO 639-3 labels (yue, wuu, pcm, ...). Restricting it to
     # two-letter labels makes every answer an ISO 639-1 code (Cantonese text -> zh).
     identifier.set_languages([lang for lang in identifier.labels if len(lang) == 2])
+    # set_languages keeps the chosen columns as a column-major copy (numpy fancy indexing),
+    # and every classify gathers rows of it: row-major, the same values, halves the time
+    # (0.33 -> 0.18 ms per PetFinder description, answers identical)
+    import numpy as np
+
+    identifier.nb_ptc = np.ascontiguousarray(identifier.nb_ptc)
     return identifier
 
 

@@ -70,7 +70,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, sa.Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
         self._tables: set[str] = set()
-        self._partitions: dict[str, tuple[tuple[int, int], list[str]]] = {}
+        self._partitions: dict[str, tuple[tuple[int, int], list[str], frozenset[str]]] = {}
         self._asset_key_columns: set[str] = set()
         super().__init__(base_dir, inst_data=inst_data)
 
@@ -207,6 +207,16 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         case: the key with the largest id deleted and exactly one key added before this
         process asks again (SQLite reuses the largest rowid); its keys are then stale until
         the next change. Returns a new list (callers may change it)."""
+        return list(self._remembered_partitions(partitions_def_name)[0])
+
+    def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
+        """Whether ``partition_key`` is a key of the definition, from the keys
+        :meth:`get_dynamic_partitions` remembers (the same stamp, the same one stale case).
+        Dagster asks twice for every ``add_asset_metadata(partition_key=...)`` of a ranged
+        run (the range's first and last key), each a query of its own in the base class."""
+        return partition_key in self._remembered_partitions(partitions_def_name)[1]
+
+    def _remembered_partitions(self, partitions_def_name: str) -> tuple[list[str], frozenset[str]]:
         self._check_partitions_table()
         with self.index_connection() as conn:
             # sqlite3's cursor directly: these run for every add_asset_metadata of a run, and
@@ -217,13 +227,14 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             stamp = tuple(cursor.fetchone())
             cached = self._partitions.get(partitions_def_name)
             if cached is not None and cached[0] == stamp:
-                return list(cached[1])
+                return cached[1], cached[2]
             cursor = conn.connection.driver_connection.execute(
                 "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = ? ORDER BY id",
                 (partitions_def_name,))
             keys = [row[0] for row in cursor.fetchall()]
-        self._partitions[partitions_def_name] = (stamp, keys)
-        return list(keys)
+        keyset = frozenset(keys)
+        self._partitions[partitions_def_name] = (stamp, keys, keyset)
+        return keys, keyset
 
     def add_dynamic_partitions(self, partitions_def_name: str, partition_keys) -> None:
         self._partitions.pop(partitions_def_name, None)
