@@ -18,7 +18,6 @@ def thing(context: dg.AssetExecutionContext):
         context.add_asset_metadata({"rows": len(key)}, partition_key=key)
     yield dg.MaterializeResult()
     yield dg.Output(None, output_name="thing_ok")  # as enrichment_assets.checks._stage does
-    from enrichment_assets.assets import raw_records  # noqa: F401  (the package's import order)
     from enrichment_assets.checks._stage import latest_materializations
 
     targets = latest_materializations(context.instance, "thing", context.partition_keys)

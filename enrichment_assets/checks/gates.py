@@ -35,8 +35,8 @@ profiles_cost = StageCheck(
 
 quality_floor = StageCheck(
     name="quality_floor", asset="quality_scores",
-    evaluate=lambda engine, org, t, run_id: gates.quality_gate(
-        engine, org, t.value("quality_median_min"), t.value("review_share_max")),
+    evaluate_many=lambda engine, orgs, t, run_id: gates.quality_gates(
+        engine, orgs, t.value("quality_median_min"), t.value("review_share_max")),
     description="WARN when the median rubric score is below the floor or too many profiles need review.")
 
 translations_language_and_facts = StageCheck(

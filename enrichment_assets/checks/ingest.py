@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from enrichment_assets.checks._stage import StageCheck
 from enrichment_assets.pipeline.gates import GateResult
-from enrichment_assets.pipeline.raw import scrape_file_outcomes
+from enrichment_assets.pipeline.raw import scrape_file_outcomes_many
 
 
-def _scrape_files_healthy(engine, organization: str, thresholds, run_id: str) -> GateResult:
-    files = scrape_file_outcomes(engine, organization, run_id)
+def _scrape_files_healthy(engine, organizations, thresholds, run_id: str) -> dict[str, GateResult]:
+    return {org: _files_gate(files) for org, files in scrape_file_outcomes_many(engine, organizations, run_id).items()}
+
+
+def _files_gate(files: list[dict]) -> GateResult:
     quarantined = [f for f in files if f["status"] == "quarantined"]
     held = [f for f in files if f["status"] == "held"]
     return GateResult(
@@ -20,7 +23,7 @@ def _scrape_files_healthy(engine, organization: str, thresholds, run_id: str) ->
 
 
 raw_records_scrape_files_healthy = StageCheck(
-    name="raw_records_scrape_files_healthy", asset="raw_records", evaluate=_scrape_files_healthy,
+    name="raw_records_scrape_files_healthy", asset="raw_records", evaluate_many=_scrape_files_healthy,
     description=("ERROR when a scrape file ingested by this run was quarantined (invalid header, no "
                  "accepted listing, accepted share below the floor, refused by the database); WARN when "
                  "a full scrape's removals are held for confirmation. Not blocking: the file's valid "

@@ -7,12 +7,14 @@ a one-line ``description`` and the numbers for the check metadata.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
 from enrichment_assets.pipeline.hallucination import ViolationReport, build_report
+from enrichment_assets.storage.database import rows_by_organization
 from enrichment_assets.storage.review import approved_ids
 from enrichment_assets.storage.schema import (
     llm_profiles, normalized_records, quality_scores, translations, violations,
@@ -124,10 +126,21 @@ def cost_gate(engine: sa.Engine, organization: str, max_cost_per_profile_usd: fl
 def quality_gate(engine: sa.Engine, organization: str, median_min: float, review_share_max: float) -> GateResult:
     """WARN when the median score is below ``median_min`` or the share of profiles that
     need review exceeds ``review_share_max``."""
+    return quality_gates(engine, [organization], median_min, review_share_max)[organization]
+
+
+def quality_gates(engine: sa.Engine, organizations: Sequence[str], median_min: float,
+                  review_share_max: float) -> dict[str, GateResult]:
+    """:func:`quality_gate` of each of ``organizations`` (organization -> result), the
+    scores read with one query per 500 organizations."""
+    c = quality_scores.c
     with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(sa.select(
-            quality_scores.c.external_id, quality_scores.c.score, quality_scores.c.needs_review,
-            quality_scores.c.reasons).where(quality_scores.c.organization == organization)).mappings()]
+        grouped = rows_by_organization(conn, sa.select(c.organization, c.external_id, c.score, c.needs_review,
+                                                       c.reasons), c.organization, organizations)
+    return {org: _quality_decision(rows, median_min, review_share_max) for org, rows in grouped.items()}
+
+
+def _quality_decision(rows: list[dict[str, Any]], median_min: float, review_share_max: float) -> GateResult:
     scores = [r["score"] for r in rows]
     median = statistics.median(scores) if scores else 100.0
     share = sum(r["needs_review"] for r in rows) / len(rows) if rows else 0.0

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -46,7 +46,7 @@ from enrichment_assets.pipeline.alerts import Alert, store_alerts
 from enrichment_assets.sources.landing import (
     RecordedFile, RecordedFiles, ScrapeFile, open_scrape_file, scan_landing,
 )
-from enrichment_assets.storage.database import stable_hash, sync_rows, to_naive_utc, upsert, utcnow
+from enrichment_assets.storage.database import rows_by_organization, stable_hash, sync_rows, to_naive_utc, upsert, utcnow
 from enrichment_assets.storage.schema import raw_records, rejected_records, scrape_files
 
 STAGE = "contract"
@@ -702,13 +702,21 @@ def confirm_held_removals(engine: sa.Engine, organization: str, sha256_prefix: s
 def scrape_file_outcomes(engine: sa.Engine, organization: str, run_id: str) -> list[dict[str, Any]]:
     """The scrape files of ``organization`` that run ``run_id`` processed, oldest first:
     ``file`` (name), ``sha256``, ``status``, ``reason``, ``accepted``, ``rejected``."""
+    return scrape_file_outcomes_many(engine, [organization], run_id)[organization]
+
+
+def scrape_file_outcomes_many(engine: sa.Engine, organizations: Sequence[str], run_id: str
+                              ) -> dict[str, list[dict[str, Any]]]:
+    """:func:`scrape_file_outcomes` of each of ``organizations`` (organization -> files), read
+    with one query per 500 organizations."""
     c = scrape_files.c
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(c.path, c.sha256, c.status, c.reason, c.accepted, c.rejected)
-                            .where(c.organization == organization, c.run_id == run_id)
-                            .order_by(c.processed_at)).mappings().all()
-    return [{"file": Path(r["path"]).name, **{k: r[k] for k in ("sha256", "status", "reason", "accepted",
-                                                                 "rejected")}} for r in rows]
+        grouped = rows_by_organization(
+            conn, sa.select(c.organization, c.path, c.sha256, c.status, c.reason, c.accepted, c.rejected)
+            .where(c.run_id == run_id).order_by(c.processed_at), c.organization, organizations)
+    return {org: [{"file": Path(r["path"]).name, **{k: r[k] for k in ("sha256", "status", "reason", "accepted",
+                                                                       "rejected")}} for r in rows]
+            for org, rows in grouped.items()}
 
 
 def rejection_counts(result: RawResult) -> dict[str, int]:

@@ -5,6 +5,7 @@ Used by the schema asset checks; pure SQLAlchemy + pydantic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from enrichment_assets.domain.contract import ScrapeRecord
 from enrichment_assets.domain.models import (
     DogProfile, NormalizedListing, ProfileStatus, QualityScore, TranslatedProfileText,
 )
+from enrichment_assets.storage.database import rows_by_organization
 from enrichment_assets.storage.schema import (
     llm_profiles, normalized_records, quality_scores, raw_records, rejected_records, translations,
 )
@@ -121,18 +123,30 @@ def validate_asset_rows(engine: sa.Engine, asset: str, organization: str) -> Val
     Raises:
         KeyError: for an unknown asset name.
     """
+    return validate_asset_rows_many(engine, asset, [organization])[organization]
+
+
+def validate_asset_rows_many(engine: sa.Engine, asset: str, organizations: Sequence[str]
+                             ) -> dict[str, ValidationReport]:
+    """:func:`validate_asset_rows` for each of ``organizations`` (organization -> report),
+    reading the rows of all of them with one query per 500 organizations.
+
+    Raises:
+        KeyError: for an unknown asset name.
+    """
     tables = {
         "raw_records": raw_records, "normalized_records": normalized_records,
         "llm_profiles": llm_profiles, "quality_scores": quality_scores, "translations": translations,
     }
     table = tables[asset]
     with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(
-            sa.select(table).where(table.c.organization == organization)).mappings()]
-        rejected = [dict(r) for r in conn.execute(
-            sa.select(rejected_records).where(rejected_records.c.organization == organization)).mappings()] \
-            if asset == "raw_records" else []
+        rows = rows_by_organization(conn, sa.select(table), table.c.organization, organizations)
+        rejected = rows_by_organization(conn, sa.select(rejected_records), rejected_records.c.organization,
+                                        organizations) if asset == "raw_records" else {}
+    return {org: _validate_rows(asset, org_rows, rejected.get(org, [])) for org, org_rows in rows.items()}
 
+
+def _validate_rows(asset: str, rows: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> ValidationReport:
     def rid(row: dict[str, Any]) -> str:
         return row["external_id"] + (f"/{row['language']}" if "language" in row else "")
 

@@ -158,6 +158,26 @@ class SyncResult:
         return self.inserted + self.updated
 
 
+#: Organizations per ``IN (...)`` list: far below SQLite's and PostgreSQL's parameter limits.
+ORGANIZATIONS_PER_QUERY = 500
+
+
+def rows_by_organization(conn: sa.Connection, query: sa.Select, column: sa.ColumnElement,
+                         organizations: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The rows of ``query`` (a select that includes ``column``, an organization column) for
+    each of ``organizations``, as dicts in the query's order: one query per
+    :data:`ORGANIZATIONS_PER_QUERY` organizations instead of one per organization (a
+    many-partition step evaluates its checks for up to 200 of them). Every organization
+    is a key; one without rows maps to ``[]``."""
+    grouped: dict[str, list[dict[str, Any]]] = {org: [] for org in organizations}
+    unique = list(grouped)
+    for start in range(0, len(unique), ORGANIZATIONS_PER_QUERY):
+        chunk = unique[start:start + ORGANIZATIONS_PER_QUERY]
+        for row in conn.execute(query.where(column.in_(chunk))).mappings():
+            grouped[row[column.name]].append(dict(row))
+    return grouped
+
+
 def _key_of(row: Mapping[str, Any], key_cols: Sequence[str]) -> tuple:
     return tuple(row[c] for c in key_cols)
 
