@@ -348,3 +348,44 @@ def test_a_value_the_database_refuses_rejects_only_its_line(postgres_url: str, l
         assert _file_row(engine, "a.jsonl")["status"] == "quarantined"
     finally:
         engine.dispose()
+
+
+def test_many_organizations_at_once_ingest_as_each_on_its_own(tmp_path: Path, landing) -> None:
+    """``ingest_organizations`` (a many-partition step) reads what it knows of all its
+    organizations' files at once; each organization's result and rows are what ingesting it
+    on its own gives: a healthy file, a quarantined one, a processed file touched (not read
+    again), an organization with no folder, one named twice."""
+    from enrichment_assets.pipeline.raw import ingest_organizations
+
+    engines = {}
+    for name in ("alone", "together"):
+        engines[name] = create_db_engine(f"sqlite:///{tmp_path / name}.db")
+        upgrade_to_head(engines[name])
+    _write(landing, "2026-01-01.jsonl", _lines(TEN, GOOD_HEADER), org="org-a")
+    _write(landing, "2026-01-01.jsonl", _lines(TEN[:3]), org="org-b")
+    _write(landing, "2026-01-01.jsonl", BROKEN_FILES["html error page"], org="org-c")
+    orgs = ["org-a", "org-b", "org-c", "org-without-folder", "org-b"]
+
+    def rows(engine):
+        with engine.connect() as conn:
+            return (sorted(conn.execute(sa.select(raw_records.c.organization, raw_records.c.external_id,
+                                                  raw_records.c.removed_at.is_(None))).all()),
+                    sorted(conn.execute(sa.select(scrape_files.c.organization, scrape_files.c.status,
+                                                  scrape_files.c.size.is_not(None))).all()))
+
+    for round_ in range(2):
+        alone = [ingest_organization(engines["alone"], landing, org, run_id="r") for org in dict.fromkeys(orgs)]
+        together = ingest_organizations(engines["together"], landing, orgs, run_id="r")
+        assert together == alone, round_
+        assert rows(engines["together"]) == rows(engines["alone"]), round_
+        if round_ == 0:
+            assert [r.active_listings for r in together] == [10, 3, 0, 0]
+            assert together[2].quarantined and together[0].accepted == 10
+            # a later full scrape of org-a that drops two listings, and org-b's file touched
+            _write(landing, "2026-01-02.jsonl", _lines(TEN[:8], {**GOOD_HEADER, "scraped_at": "2026-01-02T08:00:00Z"}),
+                   org="org-a")
+            os.utime(landing / "org-b" / "2026-01-01.jsonl", ns=(1, 1))
+    assert [r.active_listings for r in together] == [8, 3, 0, 0] and together[0].removed == 2
+    assert [r.files for r in together] == [["2026-01-02.jsonl"], [], [], []]
+    for engine in engines.values():
+        engine.dispose()

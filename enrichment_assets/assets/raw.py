@@ -7,7 +7,7 @@ from enrichment_assets.checks import check_specs, checks_for
 from enrichment_assets.checks._stage import run_stage_checks
 from enrichment_assets.partitions import backfill_policy, organizations
 from enrichment_assets.pipeline import progress
-from enrichment_assets.pipeline.raw import ingest_organization, rejection_counts
+from enrichment_assets.pipeline.raw import ingest_organizations, rejection_counts
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.landing import LandingResource
 from enrichment_assets.settings import effective_settings_metadata
@@ -33,9 +33,8 @@ def raw_records(context: dg.AssetExecutionContext, database: DatabaseResource, l
     # the same for every organization of the run: what an operator checks first (secrets as (set))
     context.add_asset_metadata({**database.describe(),
                                 "effective_settings": dg.MetadataValue.json(effective_settings_metadata())})
-    root = landing.root
-    for org in organizations_:
-        result = ingest_organization(database.engine, root, org, run_id=context.run.run_id)
+    for result in ingest_organizations(database.engine, landing.root, organizations_, run_id=context.run.run_id):
+        org = result.organization
         if result.rejected:
             context.log.warning(f"{org}: {result.rejected} rejected lines; first: {result.rejection_reasons[:3]}")
         problems = result.quarantined + result.held + result.skipped

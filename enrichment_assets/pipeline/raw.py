@@ -399,11 +399,18 @@ class RawResult:
     rejections_by_field: Counter = field(default_factory=Counter)
 
 
-def processed_scrape_files(engine: sa.Engine, organization: str | None = None) -> dict[str, set[str]]:
-    """sha256s of the processed scrape files, per organization (one or all)."""
-    query = sa.select(scrape_files.c.organization, scrape_files.c.sha256)
+def processed_scrape_files(engine: sa.Engine, organization: str | Sequence[str] | None = None
+                           ) -> dict[str, set[str]]:
+    """sha256s of the processed scrape files, per organization (one, a list of them, or all).
+    For a list, every organization is a key (one query per 500 organizations)."""
+    c = scrape_files.c
+    if organization is not None and not isinstance(organization, str):
+        with engine.connect() as conn:
+            grouped = rows_by_organization(conn, sa.select(c.organization, c.sha256), c.organization, organization)
+        return {org: {r["sha256"] for r in rows} for org, rows in grouped.items()}
+    query = sa.select(c.organization, c.sha256)
     if organization is not None:
-        query = query.where(scrape_files.c.organization == organization)
+        query = query.where(c.organization == organization)
     done: dict[str, set[str]] = {}
     with engine.connect() as conn:
         for org, sha in conn.execute(query):
@@ -411,13 +418,19 @@ def processed_scrape_files(engine: sa.Engine, organization: str | None = None) -
     return done
 
 
-def recorded_scrape_files(engine: sa.Engine, organization: str | None = None) -> RecordedFiles:
+def recorded_scrape_files(engine: sa.Engine, organization: str | Sequence[str] | None = None) -> RecordedFiles:
     """``(organization, path)`` -> :class:`RecordedFile` (size, mtime_ns, sha256) of the
     processed scrape files whose stat is recorded (rows since migration 0008), one
-    organization or all; input of :func:`~enrichment_assets.sources.landing.scan_landing`."""
+    organization, a list of them (one query per 500) or all; input of
+    :func:`~enrichment_assets.sources.landing.scan_landing`."""
     c = scrape_files.c
     query = sa.select(c.organization, c.path, c.size, c.mtime_ns, c.sha256).where(
         c.size.is_not(None), c.mtime_ns.is_not(None))
+    if organization is not None and not isinstance(organization, str):
+        with engine.connect() as conn:
+            grouped = rows_by_organization(conn, query, c.organization, organization)
+        return {(r["organization"], r["path"]): RecordedFile(int(r["size"]), int(r["mtime_ns"]), r["sha256"])
+                for rows in grouped.values() for r in rows}
     if organization is not None:
         query = query.where(c.organization == organization)
     with engine.connect() as conn:
@@ -450,7 +463,8 @@ def record_file_stats(engine: sa.Engine, files: list[ScrapeFile],
 
 
 def pending_scrape_files(engine: sa.Engine, landing: Path, organization: str,
-                         skipped: list[str] | None = None, record_stats: bool = True) -> list[ScrapeFile]:
+                         skipped: list[str] | None = None, record_stats: bool = True,
+                         known: tuple[dict[str, set[str]], RecordedFiles] | None = None) -> list[ScrapeFile]:
     """Scrape files of ``organization`` in the landing folder not yet processed.
 
     A second file with the bytes of one already processed (or pending) is not pending.
@@ -458,15 +472,18 @@ def pending_scrape_files(engine: sa.Engine, landing: Path, organization: str,
     A file whose path, size and mtime match its ``scrape_files`` row is not read at all
     (:func:`recorded_scrape_files`); one hashed again and found processed gets its new
     stat recorded (:func:`record_file_stats`) unless ``record_stats`` is False (the dry run
-    writes nothing).
+    writes nothing). ``known``: :func:`processed_scrape_files` and
+    :func:`recorded_scrape_files` already read for this organization (and maybe others),
+    as :func:`ingest_organizations` reads them for all of its organizations at once.
     """
-    processed = processed_scrape_files(engine, organization)
-    scan = scan_landing(landing, organization, recorded_scrape_files(engine, organization))
+    processed, recorded = known or (processed_scrape_files(engine, organization),
+                                    recorded_scrape_files(engine, organization))
+    scan = scan_landing(landing, organization, recorded)
     if skipped is not None:
         skipped.extend(scan.problems())
     if record_stats:
         record_file_stats(engine, scan.files, processed)
-    done = processed.get(organization, set())
+    done = set(processed.get(organization, ()))
     pending = []
     for scrape in scan.files:
         if scrape.sha256 not in done:
@@ -483,8 +500,38 @@ def ingest_organization(engine: sa.Engine, landing: Path, organization: str,
     Files quarantined or held get an alert row (``kind`` ``scrape_file``). ``run_id`` (the
     Dagster run) is recorded on each file's row for the ``raw_records`` check.
     """
-    result = RawResult(organization=organization)
-    pending = pending_scrape_files(engine, landing, organization, result.skipped)
+    return ingest_organizations(engine, landing, [organization], run_id)[0]
+
+
+def ingest_organizations(engine: sa.Engine, landing: Path, organizations: Sequence[str],
+                         run_id: str | None = None) -> list[RawResult]:
+    """:func:`ingest_organization` for each of ``organizations`` (a many-partition step's),
+    one :class:`RawResult` each in their order. What is known of their processed files is
+    read once for all of them, and their active listings are counted in one query after
+    the last one: three queries per step instead of three per organization (about 1 ms
+    of step time per organization; a PetFinder rescuer has 2.7 listings). Each file is
+    still applied in its own transaction."""
+    organizations = list(dict.fromkeys(organizations))
+    known = (processed_scrape_files(engine, organizations), recorded_scrape_files(engine, organizations))
+    results = []
+    for organization in organizations:
+        result = RawResult(organization=organization)
+        pending = pending_scrape_files(engine, landing, organization, result.skipped, known=known)
+        _ingest_pending(engine, organization, pending, result, run_id)
+        results.append(result)
+    c = raw_records.c
+    with engine.connect() as conn:
+        active = rows_by_organization(conn, sa.select(c.organization, sa.func.count().label("n"))
+                                      .where(c.removed_at.is_(None)).group_by(c.organization),
+                                      c.organization, organizations)
+    for result in results:
+        rows = active[result.organization]
+        result.active_listings = rows[0]["n"] if rows else 0
+    return results
+
+
+def _ingest_pending(engine: sa.Engine, organization: str, pending: list[ScrapeFile], result: RawResult,
+                    run_id: str | None) -> None:
     dated = [(read_scraped_at(f), f) for f in pending]
     dated.sort(key=lambda item: (item[0] is None, item[0] or datetime.min, item[1].path.name))
     raised: list[Alert] = []
@@ -501,12 +548,6 @@ def ingest_organization(engine: sa.Engine, landing: Path, organization: str,
         if status != APPLIED:
             raised.append(_file_alert(organization, scrape, status, reason or status, run_id))
     store_alerts(engine, raised)
-    with engine.connect() as conn:
-        result.active_listings = conn.execute(
-            sa.select(sa.func.count()).select_from(raw_records).where(
-                raw_records.c.organization == organization, raw_records.c.removed_at.is_(None))
-        ).scalar_one()
-    return result
 
 
 def _file_alert(organization: str, scrape: ScrapeFile, status: str, reason: str, run_id: str | None) -> Alert:
