@@ -128,3 +128,62 @@ def test_lexicon_change_changes_the_version(lexicon_copy) -> None:
         assert pipeline_normalize.normalizer_version() != base
     finally:
         pipeline_normalize._inputs_digest.cache_clear()
+
+
+def test_many_organizations_at_once_normalize_as_each_on_its_own(tmp_path: Path) -> None:
+    """``normalize_organizations`` (a many-partition step) reads the state of all its
+    organizations at once and writes them in one transaction; every result (counts,
+    rejections, preview) and every stored row is what normalizing each on its own gives,
+    through a change, a removal, a rejection and its fix, and a rerun with nothing new."""
+    from enrichment_assets.pipeline.normalize import normalize_organizations
+    from enrichment_assets.storage.database import create_db_engine, upgrade_to_head
+    from enrichment_assets.storage.schema import rejected_records
+
+    landing = tmp_path / "landing"
+    engines = {name: create_db_engine(f"sqlite:///{tmp_path / name}.db") for name in ("alone", "together")}
+    for engine in engines.values():
+        upgrade_to_head(engine)
+
+    def scrape(org: str, name: str, records: list[dict]) -> None:
+        folder = landing / org
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [json.dumps({"__scrape__": {"scrape_id": name, "full": True, "scraped_at": f"{name}T08:00:00Z"}})]
+        (folder / f"{name}.jsonl").write_text("\n".join(lines + [json.dumps(r) for r in records]) + "\n")
+
+    future = {**_listing(9), "birth_date": "2031-05-01", "age_text": None}
+    scrape("org-a", "2026-01-01", [_listing(i) for i in range(12)])
+    scrape("org-b", "2026-01-01", [_listing(1), future])
+    orgs = ["org-b", "org-a", "org-empty", "org-a"]
+
+    def stored(engine):
+        with engine.connect() as conn:
+            return (sorted(conn.execute(sa.select(normalized_records.c.organization, normalized_records.c.external_id,
+                                                  normalized_records.c.content_hash,
+                                                  normalized_records.c.raw_hash)).all()),
+                    sorted(conn.execute(sa.select(rejected_records.c.organization, rejected_records.c.record_ref,
+                                                  rejected_records.c.stage)).all()))
+
+    for round_ in range(3):
+        for org in ("org-a", "org-b"):
+            for engine in engines.values():
+                ingest_organization(engine, landing, org)
+        alone = [normalize_organization(engines["alone"], org) for org in dict.fromkeys(orgs)]
+        together = normalize_organizations(engines["together"], orgs)
+        assert together == alone, round_
+        assert stored(engines["together"]) == stored(engines["alone"]), round_
+        if round_ == 0:
+            assert [(r.normalized, r.rejected) for r in together] == [(1, 1), (12, 0), (0, 0)]
+            assert len(together[1].preview) == 10 and "birth_date" in together[0].rejection_reasons[0]
+            # org-a: one listing changed, one gone; org-b: the birth date fixed
+            scrape("org-a", "2026-02-01", [_listing(0, "Dog 0 now lives with a cat and loves it.")]
+                   + [_listing(i) for i in range(1, 11)])
+            scrape("org-b", "2026-02-01", [_listing(1), {**future, "birth_date": "2024-05-01"}])
+        elif round_ == 1:
+            # a new scrape date is a new input of every listing (ages are relative to it)
+            assert [(r.inserted, r.updated, r.deleted, r.reused) for r in together] == [(1, 1, 0, 0), (0, 11, 1, 0),
+                                                                                       (0, 0, 0, 0)]
+            assert stored(engines["together"])[1] == []
+    assert [(r.inserted, r.updated, r.unchanged, r.reused) for r in together] == [(0, 0, 2, 2), (0, 0, 11, 11),
+                                                                                 (0, 0, 0, 0)]
+    for engine in engines.values():
+        engine.dispose()

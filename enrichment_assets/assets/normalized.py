@@ -8,7 +8,7 @@ from enrichment_assets.checks import check_specs, checks_for
 from enrichment_assets.checks._stage import run_stage_checks
 from enrichment_assets.partitions import backfill_policy, organizations
 from enrichment_assets.pipeline import progress
-from enrichment_assets.pipeline.normalize import normalize_organization
+from enrichment_assets.pipeline.normalize import normalize_organizations
 from enrichment_assets.resources.database import DatabaseResource
 
 
@@ -29,8 +29,8 @@ def normalized_records(context: dg.AssetExecutionContext, database: DatabaseReso
     go, stopped = stage_partitions(context)
     record_stopped(context, stopped)
     progress.stage("normalizing", None)
-    for org in go:
-        result = normalize_organization(database.engine, org)
+    for result in normalize_organizations(database.engine, go):
+        org = result.organization
         preview = [{
             "external_id": l.external_id, "name": l.name, "species": l.species, "breed": l.breed,
             "age_months": l.age_months, "sex": l.sex, "neutered": l.neutered, "language": l.language,

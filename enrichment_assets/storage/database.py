@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -147,11 +147,13 @@ def upgrade_to_head(engine: sa.Engine) -> bool:
 
 @dataclass
 class SyncResult:
-    """Counts of one :func:`sync_rows` call."""
+    """Counts of one :func:`sync_rows` call; ``by_organization``: the same counts per
+    organization, for rows of a table with an ``organization`` key column."""
 
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    by_organization: dict[str, SyncResult] = field(default_factory=dict)
 
     @property
     def written(self) -> int:
@@ -247,13 +249,17 @@ def sync_rows(
     to_write = []
     for row in rows:
         stored = existing.get(_key_of(row, key_cols))
+        per_org = result.by_organization.setdefault(row["organization"], SyncResult()) if orgs else SyncResult()
         if stored is None:
             result.inserted += 1
+            per_org.inserted += 1
             to_write.append(dict(row))
         elif all(_same(stored[c], row[c]) for c in compare):
             result.unchanged += 1
+            per_org.unchanged += 1
         else:
             result.updated += 1
+            per_org.updated += 1
             merged = dict(row)
             for c in keep:
                 merged[c] = stored[c]
