@@ -241,3 +241,40 @@ def test_rows_from_before_0010_are_scored_once_and_a_json_null_profile_is_unpubl
     result = quality.score_organization(engine, ORG, cliches)
     assert sorted(scored) == ids[1:] and result.reused == 0 and result.deleted == 1
     _equals_full_recompute(engine, cliches, scored)
+
+
+def test_many_organizations_at_once_score_as_each_on_its_own(base_db: Path, tmp_path: Path) -> None:
+    """``score_organizations`` (a many-partition step) reads what all its organizations
+    stored at once and writes their scores in one transaction: each result and every row is
+    what scoring each on its own gives, through a first scoring, a planted violation, an
+    unpublished profile (its score deleted) and the review queue sizes."""
+    from enrichment_assets.pipeline.review import queue_size, queue_sizes
+
+    engines = {}
+    for name in ("alone", "together"):
+        shutil.copy(base_db, tmp_path / f"{name}.db")
+        engines[name] = create_db_engine(f"sqlite:///{tmp_path / name}.db")
+    cliches = {ORG: list(load_prompt_config(ORG).cliches), "org-without-profiles": []}
+    for round_ in range(3):
+        alone = [quality.score_organization(engines["alone"], org, c) for org, c in cliches.items()]
+        together = quality.score_organizations(engines["together"], cliches)
+        assert [(r.organization, r.written, r.deleted, r.reused, _summary(r)) for r in together] == [
+            (r.organization, r.written, r.deleted, r.reused, _summary(r)) for r in alone], round_
+        assert _rows(engines["together"]) == _rows(engines["alone"]), round_
+        assert queue_sizes(engines["together"], list(cliches)) == {o: queue_size(engines["alone"], o) for o in cliches}
+        ids = _published_ids(engines["together"])
+        if round_ == 0:
+            assert together[0].scored == len(ids) > 2 and together[0].written == len(ids)
+            assert together[1].scored == 0
+            for engine in engines.values():
+                _plant_violation(engine, ids[0], "error")
+                with engine.begin() as conn:
+                    conn.execute(llm_profiles.update().where(
+                        llm_profiles.c.organization == ORG, llm_profiles.c.external_id == ids[1],
+                    ).values(published_profile=sa.null(), published_version=None, published_at=None,
+                             published_content_hash=None, published_prompt_version=None, published_model=None))
+        elif round_ == 1:
+            assert together[0].written == 1 and together[0].deleted == 1
+    assert together[0].written == 0 and together[0].reused == together[0].scored
+    for engine in engines.values():
+        engine.dispose()

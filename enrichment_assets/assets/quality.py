@@ -9,8 +9,8 @@ from enrichment_assets.checks._stage import run_stage_checks
 from enrichment_assets.llm.prompts import load_prompt_configs
 from enrichment_assets.partitions import backfill_policy, organizations
 from enrichment_assets.pipeline import progress
-from enrichment_assets.pipeline.quality import score_organization
-from enrichment_assets.pipeline.review import queue_size
+from enrichment_assets.pipeline.quality import score_organizations
+from enrichment_assets.pipeline.review import queue_sizes
 from enrichment_assets.resources.database import DatabaseResource
 from enrichment_assets.resources.thresholds import CheckThresholds
 
@@ -30,8 +30,10 @@ def quality_scores(context: dg.AssetExecutionContext, database: DatabaseResource
     record_stopped(context, stopped)
     configs = load_prompt_configs(go)
     progress.stage("scoring", None)
-    for org in go:
-        result = score_organization(database.engine, org, configs[org].cliches)
+    results = score_organizations(database.engine, {org: configs[org].cliches for org in go})
+    queue = queue_sizes(database.engine, go)
+    for result in results:
+        org = result.organization
         context.add_asset_metadata({
             "scored": result.scored,
             "reused_without_scoring": result.reused,
@@ -42,7 +44,7 @@ def quality_scores(context: dg.AssetExecutionContext, database: DatabaseResource
             "review_reasons": dg.MetadataValue.json(result.reasons),
             "rows_written": result.written,
             "rows_deleted": result.deleted,
-            "review_queue": queue_size(database.engine, org),
+            "review_queue": queue[org],
         }, partition_key=org)
         progress.advance(result.scored)
     yield dg.MaterializeResult()

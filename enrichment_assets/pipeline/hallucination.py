@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from enrichment_assets.pipeline.normalize import load_listings
 from enrichment_assets.pipeline.profiles import load_published_profiles
 from enrichment_assets.domain.models import NormalizedListing
 from enrichment_assets.pipeline.versions import files_digest
-from enrichment_assets.storage.database import stable_hash, sync_rows, upsert, utcnow
+from enrichment_assets.storage.database import rows_by_organization, stable_hash, sync_rows, upsert, utcnow
 from enrichment_assets.storage.incremental import listing_documents
 from enrichment_assets.storage.schema import rule_checks, translations, violations
 
@@ -284,11 +284,23 @@ def evaluate_translations(engine: sa.Engine, organization: str, *, force: bool =
 
 def load_violations(engine: sa.Engine, organization: str, target: str = PROFILE_TARGET) -> dict[str, list[Violation]]:
     """Stored violations of ``target`` keyed by external id."""
+    return load_violations_many(engine, [organization], target)[organization]
+
+
+def load_violations_many(engine: sa.Engine, organizations: Sequence[str], target: str = PROFILE_TARGET
+                         ) -> dict[str, dict[str, list[Violation]]]:
+    """:func:`load_violations` of each of ``organizations`` (organization -> external id ->
+    violations), one query per 500 organizations."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(violations).where(
-            violations.c.organization == organization, violations.c.target == target)).mappings().all()
-    found: dict[str, list[Violation]] = defaultdict(list)
-    for r in rows:
-        found[r["external_id"]].append(Violation(field=r["field"], rule=r["rule"], evidence=r["evidence"],
-                                                 severity=r["severity"]))
-    return dict(found)
+        grouped = rows_by_organization(conn, sa.select(violations).where(violations.c.target == target),
+                                       violations.c.organization, organizations)
+    out: dict[str, dict[str, list[Violation]]] = {}
+    for org, rows in grouped.items():
+        found: dict[str, list[Violation]] = defaultdict(list)
+        for r in rows:
+            found[r["external_id"]].append(Violation(field=r["field"], rule=r["rule"], evidence=r["evidence"],
+                                                     severity=r["severity"]))
+        out[org] = dict(found)
+    return out
+
+

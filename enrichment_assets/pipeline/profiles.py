@@ -19,7 +19,7 @@ budget-stopped or quarantined attempt never touches the published profile.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,7 @@ from enrichment_assets.pipeline.normalize import load_listings
 from enrichment_assets.pipeline.planning import (  # noqa: F401 - re-exported
     FINAL_STATUSES, SEND, SKIP, decide_listings, is_up_to_date,
 )
-from enrichment_assets.storage.database import upsert, utcnow
+from enrichment_assets.storage.database import rows_by_organization, upsert, utcnow
 from enrichment_assets.storage.schema import llm_profiles, profile_versions, violations
 
 #: ``violations.target`` of a quarantined attempt's findings (``profile``: the published one's).
@@ -103,14 +103,22 @@ def load_published_profiles(engine: sa.Engine, organization: str) -> dict[str, d
     the listing it was written for), ``prompt_version``, ``model`` and ``published_at``.
     What translations, quality scores and the published-profile rules read.
     """
+    return load_published_profiles_many(engine, [organization])[organization]
+
+
+def load_published_profiles_many(engine: sa.Engine, organizations: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """:func:`load_published_profiles` of each of ``organizations`` (organization -> its
+    profiles), one query per 500 organizations."""
     p = llm_profiles
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(p.c.external_id, *[p.c[c] for c in PUBLISHED_COLUMNS]).where(
-            p.c.organization == organization, p.c.published_profile.is_not(None))).mappings().all()
-    return {r["external_id"]: {"profile": r["published_profile"], "version": r["published_version"],
-                               "content_hash": r["published_content_hash"],
-                               "prompt_version": r["published_prompt_version"], "model": r["published_model"],
-                               "published_at": r["published_at"]} for r in rows}
+        grouped = rows_by_organization(
+            conn, sa.select(p.c.organization, p.c.external_id, *[p.c[c] for c in PUBLISHED_COLUMNS])
+            .where(p.c.published_profile.is_not(None)), p.c.organization, organizations)
+    return {org: {r["external_id"]: {"profile": r["published_profile"], "version": r["published_version"],
+                                     "content_hash": r["published_content_hash"],
+                                     "prompt_version": r["published_prompt_version"], "model": r["published_model"],
+                                     "published_at": r["published_at"]} for r in rows}
+            for org, rows in grouped.items()}
 
 
 def _latest_versions(engine: sa.Engine, organization: str) -> dict[str, int]:

@@ -19,6 +19,7 @@ Decisions (stored in ``review_decisions`` with reviewer, UTC time and note):
 from __future__ import annotations
 
 import getpass
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ import sqlalchemy as sa
 
 from enrichment_assets.domain.models import ProfileStatus
 from enrichment_assets.pipeline.profiles import ATTEMPT_TARGET, PUBLISHED_COLUMNS, latest_version, publication
-from enrichment_assets.storage.database import upsert, utcnow
+from enrichment_assets.storage.database import ORGANIZATIONS_PER_QUERY, upsert, utcnow
 from enrichment_assets.storage.review import approval_holds, insert_decision, load_decisions
 from enrichment_assets.storage.schema import (
     llm_profiles, normalized_records, profile_versions, quality_scores, violations,
@@ -66,19 +67,24 @@ def _violation_lines(conn: sa.Connection, organization: str, external_id: str, t
     return [f"{r['severity'].upper()} {r['rule']} ({r['field']}): {r['evidence']}" for r in rows]
 
 
-def review_queue(engine: sa.Engine, organization: str | None = None) -> list[ReviewItem]:
-    """The queue (all organizations, or one), ordered by organization and external id."""
+def review_queue(engine: sa.Engine, organization: str | Sequence[str] | None = None) -> list[ReviewItem]:
+    """The queue (all organizations, one, or a list of them: one query per 500), ordered by
+    organization and external id."""
     p, n, q = llm_profiles, normalized_records, quality_scores
     query = (sa.select(p.c.organization, p.c.external_id, p.c.status, p.c.reason, n.c.listing, q.c.needs_review,
                        q.c.reasons, approval_holds().label("approved"))
              .join(n, sa.and_(n.c.organization == p.c.organization, n.c.external_id == p.c.external_id))
              .outerjoin(q, sa.and_(q.c.organization == p.c.organization, q.c.external_id == p.c.external_id))
              .order_by(p.c.organization, p.c.external_id))
-    if organization is not None:
-        query = query.where(p.c.organization == organization)
+    if organization is None or isinstance(organization, str):
+        queries = [query if organization is None else query.where(p.c.organization == organization)]
+    else:
+        unique = sorted(set(organization))
+        queries = [query.where(p.c.organization.in_(unique[i:i + ORGANIZATIONS_PER_QUERY]))
+                   for i in range(0, len(unique), ORGANIZATIONS_PER_QUERY)]
     items: list[ReviewItem] = []
     with engine.connect() as conn:
-        for r in conn.execute(query).mappings().all():
+        for r in (r for q in queries for r in conn.execute(q).mappings().all()):
             name = (r["listing"] or {}).get("name") or ""
             if r["status"] == ProfileStatus.QUARANTINED:
                 reasons = _violation_lines(conn, r["organization"], r["external_id"], [ATTEMPT_TARGET])
@@ -93,6 +99,14 @@ def review_queue(engine: sa.Engine, organization: str | None = None) -> list[Rev
 def queue_size(engine: sa.Engine, organization: str) -> int:
     """How many listings of ``organization`` wait for a review (``quality_scores`` metadata)."""
     return len(review_queue(engine, organization))
+
+
+def queue_sizes(engine: sa.Engine, organizations: Sequence[str]) -> dict[str, int]:
+    """:func:`queue_size` of each of ``organizations``, read at once."""
+    sizes = dict.fromkeys(organizations, 0)
+    for item in review_queue(engine, list(organizations)):
+        sizes[item.organization] += 1
+    return sizes
 
 
 def _row(conn: sa.Connection, organization: str, external_id: str) -> dict[str, Any]:
