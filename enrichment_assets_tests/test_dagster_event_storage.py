@@ -238,3 +238,35 @@ def test_an_evaluation_without_a_planned_row_is_inserted(tmp_path, home):
             (run_id, AssetCheckExecutionRecordStatus.SUCCEEDED, "a")]
     finally:
         other.dispose()
+
+
+def test_the_asset_row_after_a_batch_is_the_one_dagsters_own_storage_leaves(tmp_path, home):
+    """A batch's materializations update the asset's ``asset_keys`` row once (the last event
+    of each type); the row is what Dagster's stock storage leaves after storing them one by
+    one: the last materialization (its storage id, run and partition), the last run id and
+    the last event's timestamp, through two ranged runs."""
+    import sqlite3
+    from datetime import datetime, timezone
+
+    from dagster._serdes import deserialize_value
+
+    ranged = {"dagster/asset_partition_range_start": "a", "dagster/asset_partition_range_end": "c"}
+    stock_home = tmp_path / "stock"
+    stock_home.mkdir()
+    (stock_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    rows = {}
+    for name, where in (("pooled", home), ("stock", stock_home)):
+        with dg.DagsterInstance.from_config(str(where)) as instance:
+            runs = [dg.materialize([thing], instance=instance, tags=ranged).run_id for _ in range(2)]
+            newest = max(instance.fetch_materializations(dg.AssetKey("thing"), limit=10).records,
+                         key=lambda r: r.storage_id)
+        with sqlite3.connect(where / "history" / "runs" / "index.db") as db:
+            (last, run_id, timestamp), = db.execute(
+                "SELECT last_materialization, last_run_id, last_materialization_timestamp FROM asset_keys").fetchall()
+        record = deserialize_value(last)
+        assert record.storage_id == newest.storage_id and record.partition_key == "c" == newest.partition_key
+        assert run_id == runs[1] == record.run_id
+        stamp = datetime.fromisoformat(timestamp).replace(tzinfo=timezone.utc).timestamp()
+        assert abs(stamp - record.timestamp) < 1e-3, "the last event's time (the last materialization's)"
+        rows[name] = (record.event_log_entry.dagster_event_type, record.partition_key, timestamp is not None)
+    assert rows["pooled"] == rows["stock"]
