@@ -20,7 +20,7 @@ def thing(context: dg.AssetExecutionContext):
     yield dg.Output(None, output_name="thing_ok")  # as enrichment_assets.checks._stage does
     from enrichment_assets.checks._stage import latest_materializations
 
-    targets = latest_materializations(context.instance, "thing", context.partition_keys)
+    targets = latest_materializations(context.instance, "thing", context.partition_keys, context.run.run_id)
     for key in context.partition_keys:
         yield dg.AssetCheckEvaluation(asset_key=dg.AssetKey("thing"), check_name="ok", passed=key != "b",
                                       partition=key, target_materialization_data=targets.get(key))
@@ -270,3 +270,24 @@ def test_the_asset_row_after_a_batch_is_the_one_dagsters_own_storage_leaves(tmp_
         assert abs(stamp - record.timestamp) < 1e-3, "the last event's time (the last materialization's)"
         rows[name] = (record.event_log_entry.dagster_event_type, record.partition_key, timestamp is not None)
     assert rows["pooled"] == rows["stock"]
+
+
+def test_the_checks_target_what_reading_the_materializations_back_gives(home):
+    """What the pooled storage remembers of a ranged run's materializations (run, storage id,
+    timestamp per partition) is what reading them back from the event log gives; another
+    run, or a partition it did not store, is read back."""
+    from enrichment_assets.checks._stage import latest_materializations
+
+    ranged = {"dagster/asset_partition_range_start": "a", "dagster/asset_partition_range_end": "c"}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        first = dg.materialize([thing], instance=instance, tags=ranged).run_id
+        second = dg.materialize([thing], instance=instance, tags=ranged).run_id
+        read_back = latest_materializations(instance, "thing", ["a", "b", "c"])
+        assert {t.run_id for t in read_back.values()} == {second}
+        assert latest_materializations(instance, "thing", ["a", "b", "c"], second) == read_back
+        assert instance.event_log_storage.run_materializations(first, dg.AssetKey("thing")).keys() == {"a", "b", "c"}
+        assert instance.event_log_storage.run_materializations("another-run", dg.AssetKey("thing")) == {}
+        # the first run's are not the latest: asked for that run, its own are given
+        of_first = latest_materializations(instance, "thing", ["a"], first)
+        assert of_first["a"].run_id == first and of_first["a"].storage_id < read_back["a"].storage_id
+        assert latest_materializations(instance, "thing", ["a", "x"], second) == {"a": read_back["a"]}

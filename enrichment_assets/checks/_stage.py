@@ -80,8 +80,8 @@ def evaluation(check: StageCheck, organization: str, gate: GateResult,
         target_materialization_data=target)
 
 
-def latest_materializations(instance: dg.DagsterInstance, asset: str, organizations: Sequence[str]
-                            ) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+def latest_materializations(instance: dg.DagsterInstance, asset: str, organizations: Sequence[str],
+                            run_id: str | None = None) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
     """organization -> its latest materialization of ``asset`` (run id, storage id, timestamp),
     for the organizations that have one: one event-log query for all of them.
 
@@ -89,11 +89,21 @@ def latest_materializations(instance: dg.DagsterInstance, asset: str, organizati
     an evaluation does not "target the latest materialization", and the UI's per-partition
     check status (``AssetCheck.partitionStatuses``) drops it. The step has just
     materialized each organization once, so the newest ``len(organizations)`` records are
-    theirs."""
+    theirs. With ``run_id`` (that step's run) on the embedded event log, the materializations
+    it remembers storing for the run are used, when it has all of them, instead of reading
+    the events back (~0.4 ms each to deserialize with their metadata)."""
+    latest: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
+    remembered = getattr(instance.event_log_storage, "run_materializations", None)
+    if remembered is not None and run_id is not None:  # the embedded event log (storage.dagster_events)
+        stored = remembered(run_id, dg.AssetKey(asset))
+        latest = {org: AssetCheckEvaluationTargetMaterializationData(run_id=run_id, storage_id=stored[org][0],
+                                                                     timestamp=stored[org][1])
+                  for org in organizations if org in stored}
+        if len(latest) == len(set(organizations)):
+            return latest
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=list(organizations)),
         limit=max(len(organizations), 1)).records
-    latest: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
     for record in records:  # newest first
         partition = record.partition_key
         if partition is not None and partition not in latest:
@@ -114,7 +124,7 @@ def run_stage_checks(context: dg.AssetExecutionContext, checks: Sequence[StageCh
     for check in selected:
         yield dg.Output(None, output_name=names[dg.AssetCheckKey(dg.AssetKey(check.asset), check.name)])
     run_id = context.run.run_id
-    targets = {asset: latest_materializations(context.instance, asset, organizations)
+    targets = {asset: latest_materializations(context.instance, asset, organizations, run_id)
                for asset in {c.asset for c in selected}}
     results = {check.name: check.evaluate_all(engine, organizations, thresholds, run_id) for check in selected}
     for organization in organizations:
