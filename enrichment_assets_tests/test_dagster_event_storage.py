@@ -188,6 +188,7 @@ def test_check_executions_are_the_rows_dagsters_own_storage_writes(tmp_path, hom
     the same ``asset_check_executions`` rows (status, partition, the stored evaluation event
     and the materialization it targets), whose evaluation event ids point at the stored
     evaluations: what the UI's per-partition check status reads."""
+    import re
     import sqlite3
 
     from dagster._serdes import deserialize_value
@@ -211,6 +212,13 @@ def test_check_executions_are_the_rows_dagsters_own_storage_writes(tmp_path, hom
         with sqlite3.connect(index_db) as db:  # the evaluations mirrored in the index shard
             mirrored = dict(db.execute("SELECT id, event FROM event_logs WHERE dagster_event_type = ?",
                                        ("ASSET_CHECK_EVALUATION",)).fetchall())
+            stamps = [r[0] for r in db.execute(
+                "SELECT timestamp FROM event_logs WHERE dagster_event_type = 'ASSET_CHECK_EVALUATION' UNION ALL "
+                "SELECT evaluation_event_timestamp FROM asset_check_executions")]
+        with sqlite3.connect(where / "history" / "runs" / f"{run_id}.db") as db:
+            stamps += [r[0] for r in db.execute(
+                "SELECT timestamp FROM event_logs WHERE dagster_event_type = 'ASSET_CHECK_EVALUATION'")]
+        assert len(stamps) == 9 and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", t) for t in stamps), stamps
         assert [r[3] for r in found] == [run_id] * 3
         for row in found:
             stored = deserialize_value(row[5])
