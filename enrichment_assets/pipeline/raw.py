@@ -632,7 +632,9 @@ def _apply_scrape(engine: sa.Engine, organization: str, scrape: ScrapeFile, pars
 def _insert_file_row(conn: sa.Connection, organization: str, scrape: ScrapeFile, parsed: ParsedScrape,
                      status: str, reason: str | None, removed: int, held: list[str], run_id: str | None,
                      now: datetime) -> None:
-    conn.execute(sa.insert(scrape_files).values(
+    # bound parameters of one prebuilt INSERT (.values(...) made SQLAlchemy build and key a
+    # new statement per file: a third of a small organization's ingest)
+    conn.execute(_SCRAPE_FILE_INSERT, dict(
         organization=organization, sha256=scrape.sha256, path=str(scrape.path),
         size=scrape.size if scrape.mtime_ns else None, mtime_ns=scrape.mtime_ns or None,
         scrape_id=column_text(parsed.header.scrape_id or scrape.path.stem),
@@ -641,6 +643,9 @@ def _insert_file_row(conn: sa.Connection, organization: str, scrape: ScrapeFile,
         cut=sum(1 for a in parsed.accepted if a.cut_reason), removed=removed, status=status,
         reason=reason, held_removals=held or None, run_id=run_id, processed_at=now,
     ))
+
+
+_SCRAPE_FILE_INSERT = sa.insert(scrape_files)
 
 
 def _count(result: RawResult, scrape: ScrapeFile, parsed: ParsedScrape, status: str, reason: str | None) -> None:

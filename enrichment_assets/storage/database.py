@@ -6,6 +6,7 @@ wraps it for assets, the CLI and tests use it directly.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -191,10 +192,19 @@ def _same(old: Any, new: Any) -> bool:
 
 
 def upsert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """INSERT ... ON CONFLICT (primary key) DO UPDATE for SQLite and PostgreSQL."""
+    """INSERT ... ON CONFLICT (primary key) DO UPDATE for SQLite and PostgreSQL. All rows
+    have the columns of the first."""
     if not rows:
         return
-    backend = conn.dialect.name
+    stmt = _upsert_statement(conn.dialect.name, table, tuple(rows[0].keys()))
+    for start in range(0, len(rows), 500):
+        conn.execute(stmt, list(rows[start:start + 500]))
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_statement(backend: str, table: sa.Table, columns: tuple[str, ...]):
+    """The upsert of ``columns`` into ``table`` for ``backend``, built once (building it,
+    ``excluded`` and all, cost more than running it for a small organization's rows)."""
     if backend == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif backend == "sqlite":
@@ -202,14 +212,11 @@ def upsert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any
     else:  # pragma: no cover - guarded by DatabaseResource
         raise ValueError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
     keys = [c.name for c in table.primary_key.columns]
-    columns = list(rows[0].keys())
     stmt = insert(table)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=keys,
         set_={c: stmt.excluded[c] for c in columns if c not in keys},
     )
-    for start in range(0, len(rows), 500):
-        conn.execute(stmt, list(rows[start:start + 500]))
 
 
 def sync_rows(
