@@ -120,6 +120,9 @@ class _Vocabulary:
             re.IGNORECASE,
         )
         self.fillers = sorted(words("normalizer", "age_fillers"), key=len, reverse=True)
+        #: one pattern per filler, longest first, applied in turn (compiled here: built in the
+        #: loop they missed re's cache and were compiled again for most listings)
+        self.filler_res = [re.compile(rf"(?<!\w){re.escape(f)}(?!\w)") for f in self.fillers]
         self.stages = frozenset(words("normalizer", "age_stages"))
         range_words = "".join(f"|{re.escape(w)}" for w in words("normalizer", "range_words"))
         self.age_range_re = re.compile(rf"\d+(?:[.,]\d+)?\s*(?:-|–{range_words})\s*\d+", re.IGNORECASE)
@@ -482,8 +485,8 @@ def parse_age_text(text: str | None) -> tuple[int | None, bool]:
         else:
             total += value / _DAYS_PER_MONTH
     rest = vocabulary.age_part_re.sub(" ", key)
-    for filler in vocabulary.fillers:
-        rest = re.sub(rf"(?<!\w){re.escape(filler)}(?!\w)", " ", rest)
+    for filler_re in vocabulary.filler_res:
+        rest = filler_re.sub(" ", rest)
     rest = re.sub(r"[\s.,;:&+~()\-]+", " ", rest).strip()
     if not matched:
         words = rest.split()
