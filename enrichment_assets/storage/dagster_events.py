@@ -26,7 +26,7 @@ It also remembers each dynamic partitions definition's keys. Every
 the run's partition range, which reads every key of the definition (``get_dynamic_partitions``,
 5,595 rows on the PetFinder train set, 6.3 ms through SQLAlchemy): 31% of the samples of
 ``enrichment run`` on that set, growing with the square of the organizations. The remembered
-keys are served while the definition's ``(count, max(id))`` is unchanged (0.3 ms).
+keys are served while the table's ``(count, max(id))`` is unchanged (0.01 ms).
 
 Two more per-event costs of the base class are cut: the ``asset_keys`` schema read for every
 asset event, and the INSERT that fails for every event of an asset that has a row before
@@ -259,8 +259,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
         """The keys of a dynamic partitions definition in insertion order, as the base class
-        returns them, from memory while the definition's stamp ``(count(*), max(id))`` in the
-        index shard is what it was when they were read; any other change reads them again.
+        returns them, from memory while the stamp ``(count(*), max(id))`` of the index shard's
+        ``dynamic_partitions`` table (every definition's keys) is what it was when they were
+        read; any other change reads them again.
         A key added or deleted by this storage clears the memory; one written by another
         process (the daemon, a sensor) changes the count or the largest id, except for one
         case: the key with the largest id deleted and exactly one key added before this
@@ -280,10 +281,12 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         with self.index_connection() as conn:
             # sqlite3's cursor directly: these run for every add_asset_metadata of a run, and
             # SQLAlchemy's result rows cost 3x the query (5.3 vs 2.0 ms for 5,595 keys)
-            cursor = conn.connection.driver_connection.execute(
-                "SELECT count(*), coalesce(max(id), 0) FROM dynamic_partitions WHERE partitions_def_name = ?",
-                (partitions_def_name,))
-            stamp = tuple(cursor.fetchone())
+            # the whole table's count and largest id, as two queries: SQLite answers each from
+            # the b-tree without reading the rows (4 us), where the same per definition read
+            # its index entries (0.35 ms at 5,595 keys, three times per add_asset_metadata)
+            driver = conn.connection.driver_connection
+            stamp = (driver.execute("SELECT count(*) FROM dynamic_partitions").fetchone()[0],
+                     driver.execute("SELECT coalesce(max(id), 0) FROM dynamic_partitions").fetchone()[0])
             cached = self._partitions.get(partitions_def_name)
             if cached is not None and cached[0] == stamp:
                 return cached[1], cached[2]
