@@ -399,43 +399,35 @@ class RawResult:
     rejections_by_field: Counter = field(default_factory=Counter)
 
 
-def processed_scrape_files(engine: sa.Engine, organization: str | Sequence[str] | None = None
+def processed_scrape_files(engine: sa.Engine, organizations: Sequence[str] | None = None
                            ) -> dict[str, set[str]]:
-    """sha256s of the processed scrape files, per organization (one, a list of them, or all).
-    For a list, every organization is a key (one query per 500 organizations)."""
+    """sha256s of the processed scrape files, per organization: all of them, or those of
+    ``organizations`` (each a key; one query per 500 organizations)."""
     c = scrape_files.c
-    if organization is not None and not isinstance(organization, str):
-        with engine.connect() as conn:
-            grouped = rows_by_organization(conn, sa.select(c.organization, c.sha256), c.organization, organization)
-        return {org: {r["sha256"] for r in rows} for org, rows in grouped.items()}
-    query = sa.select(c.organization, c.sha256)
-    if organization is not None:
-        query = query.where(c.organization == organization)
-    done: dict[str, set[str]] = {}
-    with engine.connect() as conn:
-        for org, sha in conn.execute(query):
-            done.setdefault(org, set()).add(sha)
+    done: dict[str, set[str]] = {org: set() for org in organizations or ()}
+    for row in _scrape_file_rows(engine, sa.select(c.organization, c.sha256), organizations):
+        done.setdefault(row["organization"], set()).add(row["sha256"])
     return done
 
 
-def recorded_scrape_files(engine: sa.Engine, organization: str | Sequence[str] | None = None) -> RecordedFiles:
+def recorded_scrape_files(engine: sa.Engine, organizations: Sequence[str] | None = None) -> RecordedFiles:
     """``(organization, path)`` -> :class:`RecordedFile` (size, mtime_ns, sha256) of the
-    processed scrape files whose stat is recorded (rows since migration 0008), one
-    organization, a list of them (one query per 500) or all; input of
+    processed scrape files whose stat is recorded (rows since migration 0008), of all
+    organizations or of ``organizations`` (one query per 500); input of
     :func:`~enrichment_assets.sources.landing.scan_landing`."""
     c = scrape_files.c
     query = sa.select(c.organization, c.path, c.size, c.mtime_ns, c.sha256).where(
         c.size.is_not(None), c.mtime_ns.is_not(None))
-    if organization is not None and not isinstance(organization, str):
-        with engine.connect() as conn:
-            grouped = rows_by_organization(conn, query, c.organization, organization)
-        return {(r["organization"], r["path"]): RecordedFile(int(r["size"]), int(r["mtime_ns"]), r["sha256"])
-                for rows in grouped.values() for r in rows}
-    if organization is not None:
-        query = query.where(c.organization == organization)
+    return {(r["organization"], r["path"]): RecordedFile(int(r["size"]), int(r["mtime_ns"]), r["sha256"])
+            for r in _scrape_file_rows(engine, query, organizations)}
+
+
+def _scrape_file_rows(engine: sa.Engine, query: sa.Select, organizations: Sequence[str] | None) -> list[dict]:
     with engine.connect() as conn:
-        return {(org, path): RecordedFile(int(size), int(mtime), sha)
-                for org, path, size, mtime, sha in conn.execute(query)}
+        if organizations is None:
+            return [dict(r) for r in conn.execute(query).mappings()]
+        grouped = rows_by_organization(conn, query, scrape_files.c.organization, organizations)
+    return [row for rows in grouped.values() for row in rows]
 
 
 def record_file_stats(engine: sa.Engine, files: list[ScrapeFile],
@@ -476,8 +468,8 @@ def pending_scrape_files(engine: sa.Engine, landing: Path, organization: str,
     :func:`recorded_scrape_files` already read for this organization (and maybe others),
     as :func:`ingest_organizations` reads them for all of its organizations at once.
     """
-    processed, recorded = known or (processed_scrape_files(engine, organization),
-                                    recorded_scrape_files(engine, organization))
+    processed, recorded = known or (processed_scrape_files(engine, [organization]),
+                                    recorded_scrape_files(engine, [organization]))
     scan = scan_landing(landing, organization, recorded)
     if skipped is not None:
         skipped.extend(scan.problems())

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from enrichment_assets.domain.models import ProfileStatus
 from enrichment_assets.pipeline.profiles import ATTEMPT_TARGET, PUBLISHED_COLUMNS, latest_version, publication
-from enrichment_assets.storage.database import ORGANIZATIONS_PER_QUERY, upsert, utcnow
+from enrichment_assets.storage.database import rows_by_organization, upsert, utcnow
 from enrichment_assets.storage.review import approval_holds, insert_decision, load_decisions
 from enrichment_assets.storage.schema import (
     llm_profiles, normalized_records, profile_versions, quality_scores, violations,
@@ -76,15 +76,15 @@ def review_queue(engine: sa.Engine, organization: str | Sequence[str] | None = N
              .join(n, sa.and_(n.c.organization == p.c.organization, n.c.external_id == p.c.external_id))
              .outerjoin(q, sa.and_(q.c.organization == p.c.organization, q.c.external_id == p.c.external_id))
              .order_by(p.c.organization, p.c.external_id))
-    if organization is None or isinstance(organization, str):
-        queries = [query if organization is None else query.where(p.c.organization == organization)]
-    else:
-        unique = sorted(set(organization))
-        queries = [query.where(p.c.organization.in_(unique[i:i + ORGANIZATIONS_PER_QUERY]))
-                   for i in range(0, len(unique), ORGANIZATIONS_PER_QUERY)]
     items: list[ReviewItem] = []
     with engine.connect() as conn:
-        for r in (r for q in queries for r in conn.execute(q).mappings().all()):
+        if organization is None:
+            rows = conn.execute(query).mappings().all()
+        else:
+            grouped = rows_by_organization(conn, query, p.c.organization,
+                                           [organization] if isinstance(organization, str) else sorted(set(organization)))
+            rows = [r for org_rows in grouped.values() for r in org_rows]
+        for r in rows:
             name = (r["listing"] or {}).get("name") or ""
             if r["status"] == ProfileStatus.QUARANTINED:
                 reasons = _violation_lines(conn, r["organization"], r["external_id"], [ATTEMPT_TARGET])

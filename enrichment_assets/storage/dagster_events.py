@@ -64,6 +64,7 @@ from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, AssetKeyTable, SqlEventLogStorageTable
 from dagster._core.storage.sql import create_engine
 from dagster._serdes import ConfigurableClassData, serialize_value
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite as sqlite_dialect
 
 #: SQLite's busy timeout Dagster's storage uses (seconds).
 BUSY_TIMEOUT_S = 30
@@ -85,9 +86,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._tables: set[str] = set()
         self._partitions: dict[str, tuple[tuple[int, int], list[str], frozenset[str]]] = {}
         self._asset_key_columns: set[str] = set()
-        #: (run id, asset key) -> partition -> (storage id, timestamp) of the materializations
+        #: run id -> asset key -> partition -> (storage id, timestamp) of the materializations
         #: this process stored for the latest RUNS_REMEMBERED runs (see run_materializations)
-        self._materialized: OrderedDict[tuple[str, object], dict[str | None, tuple[int, float]]] = OrderedDict()
+        self._materialized: OrderedDict[str, dict[object, dict[str | None, tuple[int, float]]]] = OrderedDict()
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -167,13 +168,11 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def _remember_materialization(self, event, event_id: int) -> None:
         if not (event.is_dagster_event and event.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION):
             return
-        key = (event.run_id, event.dagster_event.asset_key)
-        self._materialized.setdefault(key, {})[event.dagster_event.partition] = (event_id, event.timestamp)
-        self._materialized.move_to_end(key)
-        runs = list(dict.fromkeys(run for run, _ in self._materialized))
-        for old in runs[:-RUNS_REMEMBERED]:
-            for stale in [k for k in self._materialized if k[0] == old]:
-                del self._materialized[stale]
+        run = self._materialized.setdefault(event.run_id, {})
+        self._materialized.move_to_end(event.run_id)
+        run.setdefault(event.dagster_event.asset_key, {})[event.dagster_event.partition] = (event_id, event.timestamp)
+        while len(self._materialized) > RUNS_REMEMBERED:
+            self._materialized.popitem(last=False)
 
     def run_materializations(self, run_id: str, asset_key) -> dict[str | None, tuple[int, float]]:
         """partition -> (storage id, timestamp) of the materializations of ``asset_key`` that
@@ -182,7 +181,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         :data:`RUNS_REMEMBERED` runs it stored any for; ``{}`` for another run. What a
         many-partition step's checks target, without reading back and deserializing the
         events it has just written (0.4 ms each with their metadata)."""
-        return dict(self._materialized.get((run_id, asset_key), {}))
+        return dict(self._materialized.get(run_id, {}).get(asset_key, {}))
 
     def store_event(self, event) -> None:
         """As the base class; an asset check evaluation of a run is stored by
@@ -207,10 +206,10 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         row = self._event_to_row(event)
         evaluation = event.dagster_event.event_specific_data
         target = evaluation.target_materialization_data
-        insert = [row[c] for c in _EVENT_COLUMNS]
+        sql = _driver_statements()
+        timestamp = sql.timestamp(row["timestamp"])
+        insert = [timestamp if c == "timestamp" else row[c] for c in _EVENT_COLUMNS]
         with self.run_connection(event.run_id) as conn:
-            sql = _driver_statements(conn.dialect)
-            insert[_EVENT_COLUMNS.index("timestamp")] = sql.timestamp(row["timestamp"])
             conn.connection.driver_connection.execute(sql.insert_event, insert)
         with self.index_transaction() as conn:
             cursor = conn.connection.driver_connection.execute(sql.insert_event, insert)
@@ -220,7 +219,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 "k_run_id": event.run_id, "k_partition": evaluation.partition,
                 "execution_status": (AssetCheckExecutionRecordStatus.SUCCEEDED.value if evaluation.passed
                                      else AssetCheckExecutionRecordStatus.FAILED.value),
-                "evaluation_event": row["event"], "evaluation_event_timestamp": sql.timestamp(row["timestamp"]),
+                "evaluation_event": row["event"], "evaluation_event_timestamp": timestamp,
                 "evaluation_event_storage_id": event_id,
                 "materialization_event_storage_id": target.storage_id if target else None,
             }
@@ -279,21 +278,20 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def _remembered_partitions(self, partitions_def_name: str) -> tuple[list[str], frozenset[str]]:
         self._check_partitions_table()
         with self.index_connection() as conn:
-            # sqlite3's cursor directly: these run for every add_asset_metadata of a run, and
-            # SQLAlchemy's result rows cost 3x the query (5.3 vs 2.0 ms for 5,595 keys)
-            # the whole table's count and largest id, as two queries: SQLite answers each from
-            # the b-tree without reading the rows (4 us), where the same per definition read
-            # its index entries (0.35 ms at 5,595 keys, three times per add_asset_metadata)
+            # sqlite3's cursor directly: these run three times for every add_asset_metadata of
+            # a run, and SQLAlchemy's result rows cost 3x the query (5.3 vs 2.0 ms for 5,595
+            # keys). The stamp is the whole table's count and largest id, as two queries
+            # SQLite answers from the b-tree without reading the rows (4 us); the same per
+            # definition read its index entries (0.35 ms at 5,595 keys)
             driver = conn.connection.driver_connection
             stamp = (driver.execute("SELECT count(*) FROM dynamic_partitions").fetchone()[0],
                      driver.execute("SELECT coalesce(max(id), 0) FROM dynamic_partitions").fetchone()[0])
             cached = self._partitions.get(partitions_def_name)
             if cached is not None and cached[0] == stamp:
                 return cached[1], cached[2]
-            cursor = conn.connection.driver_connection.execute(
+            keys = [row[0] for row in driver.execute(
                 "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = ? ORDER BY id",
-                (partitions_def_name,))
-            keys = [row[0] for row in cursor.fetchall()]
+                (partitions_def_name,)).fetchall()]
         keyset = frozenset(keys)
         self._partitions[partitions_def_name] = (stamp, keys, keyset)
         return keys, keyset
@@ -382,7 +380,7 @@ _EVENT_COLUMNS = ("run_id", "event", "dagster_event_type", "timestamp", "step_ke
 
 @dataclass(frozen=True)
 class _DriverStatements:
-    """The check evaluation's statements compiled for one SQLite dialect: SQL text with
+    """The check evaluation's statements compiled for SQLite: SQL text with
     ``?`` placeholders and, for the updates, the bound names in placeholder order; and
     SQLAlchemy's own conversion of a datetime for that dialect (its stored text form)."""
 
@@ -392,8 +390,10 @@ class _DriverStatements:
     timestamp: Callable[[object], object]
 
 
-@functools.lru_cache(maxsize=4)
-def _driver_statements(dialect: sa.Dialect) -> _DriverStatements:
+@functools.cache
+def _driver_statements() -> _DriverStatements:
+    dialect = sqlite_dialect()
+
     def compiled(statement) -> tuple[str, list[str]]:
         done = statement.compile(dialect=dialect)
         return done.string, list(done.positiontup)
